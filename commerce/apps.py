@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CommerceConfig(AppConfig):
+    """Money and access: orders, the Stripe gateway, the webhook ledger, entitlements."""
+
+    name = "commerce"

@@ -1,0 +1,84 @@
+from wagtail import blocks
+from wagtail.documents.blocks import DocumentChooserBlock
+from wagtail.embeds.blocks import EmbedBlock
+from wagtail.images.blocks import ImageChooserBlock
+
+
+class ImageBlock(blocks.StructBlock):
+    image = ImageChooserBlock()
+    caption = blocks.CharBlock(required=False)
+    alt_text = blocks.CharBlock(required=False, help_text="Describe the image for screen readers.")
+
+    class Meta:
+        icon = "image"
+        template = "courses/blocks/image_block.html"
+
+
+class CodeBlock(blocks.StructBlock):
+    language = blocks.ChoiceBlock(
+        choices=[
+            ("python", "Python"),
+            ("javascript", "JavaScript"),
+            ("html", "HTML"),
+            ("css", "CSS"),
+            ("bash", "Shell"),
+            ("sql", "SQL"),
+            ("text", "Plain text"),
+        ],
+        default="python",
+    )
+    code = blocks.TextBlock()
+
+    class Meta:
+        icon = "code"
+        template = "courses/blocks/code_block.html"
+
+
+class CalloutBlock(blocks.StructBlock):
+    kind = blocks.ChoiceBlock(
+        choices=[("note", "Note"), ("tip", "Tip"), ("warning", "Warning")], default="note"
+    )
+    text = blocks.RichTextBlock(features=["bold", "italic", "link", "code"])
+
+    class Meta:
+        icon = "warning"
+        template = "courses/blocks/callout_block.html"
+
+
+class VideoBlock(blocks.StructBlock):
+    video = EmbedBlock(help_text="A YouTube or Vimeo address.")
+    caption = blocks.CharBlock(required=False)
+
+    class Meta:
+        icon = "media"
+        template = "courses/blocks/video_block.html"
+
+
+class AttachmentBlock(blocks.StructBlock):
+    document = DocumentChooserBlock()
+    description = blocks.CharBlock(required=False)
+
+    class Meta:
+        icon = "doc-full"
+        template = "courses/blocks/attachment_block.html"
+
+
+class LessonBodyBlock(blocks.StreamBlock):
+    heading = blocks.CharBlock(
+        form_classname="title", icon="title", template="courses/blocks/heading_block.html"
+    )
+    text = blocks.RichTextBlock()
+    image = ImageBlock()
+    code = CodeBlock()
+    callout = CalloutBlock()
+    video = VideoBlock()
+    attachment = AttachmentBlock()
+
+
+class CourseDescriptionBlock(blocks.StreamBlock):
+    heading = blocks.CharBlock(
+        form_classname="title", icon="title", template="courses/blocks/heading_block.html"
+    )
+    text = blocks.RichTextBlock()
+    image = ImageBlock()
+    callout = CalloutBlock()

@@ -1,0 +1,196 @@
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.core.validators import RegexValidator
+from django.db import models
+from wagtail import blocks
+from wagtail.admin.panels import FieldPanel, MultiFieldPanel
+from wagtail.fields import RichTextField, StreamField
+from wagtail.models import Page
+from wagtail.search import index
+
+from courses.blocks import CourseDescriptionBlock, LessonBodyBlock
+
+CURRENCIES = [("usd", "USD"), ("eur", "EUR"), ("gbp", "GBP"), ("cad", "CAD"), ("aud", "AUD")]
+ZERO_DECIMAL_CURRENCIES = {"jpy", "krw", "vnd", "clp", "pyg", "xaf", "xof", "ugx", "rwf"}
+
+
+def format_money(amount, currency):
+    """Display integer minor units; money is never a float anywhere else."""
+    code = currency.upper()
+    if currency.lower() in ZERO_DECIMAL_CURRENCIES:
+        return f"{amount:,} {code}"
+    major, minor = divmod(amount, 100)
+    return f"{major:,}.{minor:02d} {code}"
+
+
+class CourseIndexPage(Page):
+    """The catalog: every published course below it, paginated."""
+
+    intro = RichTextField(blank=True)
+    per_page = 12
+
+    content_panels = Page.content_panels + [FieldPanel("intro")]
+    parent_page_types = ["config.HomePage"]
+    subpage_types = ["courses.CoursePage"]
+
+    def courses(self):
+        return (
+            CoursePage.objects.child_of(self)
+            .live()
+            .public()
+            .select_related("cover_image")
+            .prefetch_related("cover_image__renditions")
+            .order_by("path")
+        )
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        paginator = Paginator(self.courses(), self.per_page)
+        context["courses"] = paginator.get_page(request.GET.get("page"))
+        return context
+
+
+class CoursePage(Page):
+    LEVELS = [
+        ("beginner", "Beginner"),
+        ("intermediate", "Intermediate"),
+        ("advanced", "Advanced"),
+    ]
+
+    summary = models.CharField(max_length=300, help_text="One or two sentences for listings.")
+    description = StreamField(CourseDescriptionBlock(), blank=True)
+    cover_image = models.ForeignKey(
+        "wagtailimages.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    level = models.CharField(max_length=20, choices=LEVELS, default="beginner")
+    estimated_hours = models.PositiveSmallIntegerField(
+        default=1, help_text="Rough time to finish the course, in hours."
+    )
+    price_amount = models.PositiveIntegerField(
+        default=0, help_text="In minor units (cents): 4900 is 49.00. Zero makes the course free."
+    )
+    price_currency = models.CharField(
+        max_length=3,
+        choices=CURRENCIES,
+        default="usd",
+        validators=[RegexValidator(r"^[a-z]{3}$", "Use a lower-case ISO 4217 code.")],
+    )
+    outcomes = StreamField(
+        [("outcome", blocks.CharBlock())],
+        blank=True,
+        verbose_name="What you will learn",
+    )
+
+    content_panels = Page.content_panels + [
+        FieldPanel("summary"),
+        FieldPanel("cover_image"),
+        MultiFieldPanel(
+            [FieldPanel("level"), FieldPanel("estimated_hours")], heading="Level and length"
+        ),
+        MultiFieldPanel(
+            [FieldPanel("price_amount"), FieldPanel("price_currency")], heading="Price"
+        ),
+        FieldPanel("outcomes"),
+        FieldPanel("description"),
+    ]
+    search_fields = Page.search_fields + [index.SearchField("summary")]
+    parent_page_types = ["courses.CourseIndexPage"]
+    subpage_types = ["courses.ModulePage"]
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(price_currency__regex=r"^[a-z]{3}$"),
+                name="course_price_currency_iso",
+            )
+        ]
+
+    @property
+    def is_free(self):
+        return self.price_amount == 0
+
+    @property
+    def price_display(self):
+        return "Free" if self.is_free else format_money(self.price_amount, self.price_currency)
+
+    def curriculum(self):
+        """Modules with their live lessons in page order, in two queries whatever the size."""
+        modules = list(ModulePage.objects.child_of(self).live().public().order_by("path"))
+        lessons = LessonPage.objects.descendant_of(self).live().public().order_by("path")
+        by_module = {}
+        for lesson in lessons:
+            by_module.setdefault(lesson.path[: -Page.steplen], []).append(lesson)
+        for module in modules:
+            module.lesson_list = by_module.get(module.path, [])
+        return modules
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        context["curriculum"] = self.curriculum()
+        return context
+
+    def lessons(self):
+        return LessonPage.objects.descendant_of(self).live().order_by("path")
+
+    def first_lesson(self):
+        return self.lessons().first()
+
+
+class ModulePage(Page):
+    intro = RichTextField(blank=True)
+
+    content_panels = Page.content_panels + [FieldPanel("intro")]
+    search_fields = Page.search_fields
+    parent_page_types = ["courses.CoursePage"]
+    subpage_types = ["courses.LessonPage"]
+
+    def course(self):
+        return CoursePage.objects.parent_of(self).first()
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        context["course"] = self.course()
+        context["lessons"] = LessonPage.objects.child_of(self).live().public().order_by("path")
+        return context
+
+
+class LessonPage(Page):
+    summary = models.CharField(max_length=300, blank=True)
+    body = StreamField(LessonBodyBlock(), blank=True)
+    estimated_minutes = models.PositiveSmallIntegerField(default=10)
+    is_free_preview = models.BooleanField(
+        default=False, help_text="Anyone may read this lesson, bought or not."
+    )
+
+    content_panels = Page.content_panels + [
+        FieldPanel("summary"),
+        MultiFieldPanel(
+            [FieldPanel("estimated_minutes"), FieldPanel("is_free_preview")], heading="Access"
+        ),
+        FieldPanel("body"),
+    ]
+    # Titles and summaries only: a lesson body is paid content and never searchable.
+    search_fields = Page.search_fields + [index.SearchField("summary")]
+    parent_page_types = ["courses.ModulePage"]
+    subpage_types = []
+
+    def course(self):
+        return CoursePage.objects.ancestor_of(self).first()
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        course = self.course()
+        context["course"] = course
+        siblings = list(course.lessons().only("id", "title", "path", "url_path")) if course else []
+        index_of = next((i for i, p in enumerate(siblings) if p.pk == self.pk), None)
+        if index_of is not None:
+            context["previous_lesson"] = siblings[index_of - 1] if index_of > 0 else None
+            context["next_lesson"] = (
+                siblings[index_of + 1] if index_of + 1 < len(siblings) else None
+            )
+        return context
+
+    def clean(self):
+        super().clean()
+        if self.estimated_minutes is not None and self.estimated_minutes > 600:
+            raise ValidationError({"estimated_minutes": "A lesson longer than 10 hours? Split it."})

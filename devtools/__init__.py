@@ -1,0 +1,1 @@
+"""Development and test helpers. Never installed in or imported by production code."""

@@ -1,0 +1,70 @@
+"""Plain fixtures for the page tree: home → catalog → course → module → lessons."""
+
+import pytest
+from wagtail.models import Page, Site
+
+from config.models import HomePage
+from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage
+
+
+def publish(parent, page):
+    parent.add_child(instance=page)
+    page.save_revision().publish()
+    page.refresh_from_db()
+    return page
+
+
+@pytest.fixture
+def home(db):
+    root = Page.get_first_root_node()
+    home = publish(root, HomePage(title="Home", slug="home-test"))
+    Site.objects.update_or_create(
+        is_default_site=True, defaults={"hostname": "localhost", "root_page": home, "port": 80}
+    )
+    return home
+
+
+@pytest.fixture
+def catalog(home):
+    return publish(home, CourseIndexPage(title="Courses", slug="courses"))
+
+
+def make_course(catalog, slug="python", price=4900, currency="usd", title=None, lessons=2):
+    course = publish(
+        catalog,
+        CoursePage(
+            title=title or slug.title(),
+            slug=slug,
+            summary=f"About {slug}",
+            price_amount=price,
+            price_currency=currency,
+        ),
+    )
+    module = publish(course, ModulePage(title="Module one", slug="module-one"))
+    for i in range(lessons):
+        publish(
+            module,
+            LessonPage(
+                title=f"Lesson {i + 1}",
+                slug=f"lesson-{i + 1}",
+                summary=f"Summary {i + 1}",
+                is_free_preview=(i == 0),
+                body=[{"type": "text", "value": f"<p>Secret body {slug} {i + 1}</p>"}],
+            ),
+        )
+    return course
+
+
+@pytest.fixture
+def course(catalog):
+    return make_course(catalog)
+
+
+@pytest.fixture
+def free_course(catalog):
+    return make_course(catalog, slug="free-git", price=0)
+
+
+@pytest.fixture
+def lessons(course):
+    return list(course.lessons().specific())

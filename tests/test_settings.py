@@ -1,0 +1,59 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_settings(**env):
+    """Import the real settings in a fresh interpreter with exactly this environment."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT"}
+    }
+    clean.update(env)
+    clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings;"
+            " print(settings.SECURE_SSL_REDIRECT, settings.DEBUG)",
+        ],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_without_secret_key_refuses_to_start():
+    result = load_settings(DEBUG="0")
+    assert result.returncode != 0
+    assert "unsafe SECRET_KEY" in result.stderr
+
+
+def test_production_with_the_development_key_refuses_to_start():
+    result = load_settings(DEBUG="0", SECRET_KEY="django-insecure-" + "x" * 60)
+    assert result.returncode != 0
+    assert "unsafe SECRET_KEY" in result.stderr
+
+
+def test_production_with_a_short_key_refuses_to_start():
+    result = load_settings(DEBUG="0", SECRET_KEY="short-but-secret")
+    assert result.returncode != 0
+
+
+def test_production_with_a_strong_key_starts_and_redirects_to_https():
+    result = load_settings(DEBUG="0", SECRET_KEY="p8Vq2#xL7mN3wR9tY4bZc6Hd1Fg5Ks0Ae!Uj" * 2)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False"]
+
+
+def test_local_development_runs_with_no_configuration():
+    result = load_settings(DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]
