@@ -175,7 +175,10 @@ class LessonPage(Page):
     subpage_types = []
 
     def course(self):
-        return CoursePage.objects.ancestor_of(self).first()
+        """The course this lesson belongs to, looked up once per request and page instance."""
+        if not hasattr(self, "_course"):
+            self._course = CoursePage.objects.ancestor_of(self).first()
+        return self._course
 
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)

@@ -23,11 +23,22 @@ def main():
         env["STRIPE_SECRET_KEY"] = "sk_test_emulator"
         env["STRIPE_PUBLISHABLE_KEY"] = "pk_test_emulator"
         env["STRIPE_API_BASE"] = f"http://127.0.0.1:{args.stripe_port}"
-        procs.append(subprocess.Popen([
-            sys.executable, "-m", "devtools.stripe_emulator", "--port", str(args.stripe_port),
-            "--webhook-url", f"http://127.0.0.1:{args.port}/webhooks/stripe/",
-            "--webhook-secret", secret,
-        ], env=env))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "devtools.stripe_emulator",
+                    "--port",
+                    str(args.stripe_port),
+                    "--webhook-url",
+                    f"http://127.0.0.1:{args.port}/webhooks/stripe/",
+                    "--webhook-secret",
+                    secret,
+                ],
+                env=env,
+            )
+        )
         print(f"Local Stripe emulator on http://127.0.0.1:{args.stripe_port} (test card: any)")
     procs.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=env))
     web = subprocess.Popen(

@@ -1,0 +1,123 @@
+"""Starting a purchase: snapshot the price in a pending order, then open a Checkout Session."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from commerce import gateway
+from commerce.models import Entitlement, Order, OrderEvent, OrderItem, normalise_email
+
+log = logging.getLogger(__name__)
+
+# Stripe accepts a Checkout Session lifetime between 30 minutes and 24 hours.
+MIN_TTL, MAX_TTL = 30, 24 * 60
+
+
+def order_ttl():
+    return timedelta(minutes=min(max(settings.ORDER_TTL_MINUTES, MIN_TTL), MAX_TTL))
+
+
+def reusable_order(course, email):
+    """A buyer who clicks Buy twice gets the same open session, not a second order."""
+    return (
+        Order.objects.filter(
+            status=Order.Status.PENDING,
+            email=email,
+            items__course=course,
+            expires_at__gt=timezone.now() + timedelta(minutes=5),
+        )
+        .exclude(stripe_session_url="")
+        .first()
+    )
+
+
+def start_checkout(course, *, user, email, base_url):
+    """Return a pending order with a Checkout Session URL. Raises GatewayError."""
+    email = normalise_email(email)
+    existing = reusable_order(course, email)
+    if existing:
+        return existing
+    with transaction.atomic():
+        order = Order.objects.create(
+            user=user if user and user.is_authenticated else None,
+            email=email,
+            currency=course.price_currency,
+            amount_subtotal=course.price_amount,
+            expires_at=timezone.now() + order_ttl(),
+        )
+        OrderItem.objects.create(
+            order=order,
+            course=course,
+            title=course.title[:255],
+            unit_amount=course.price_amount,
+            currency=course.price_currency,
+        )
+        OrderEvent.objects.create(
+            order=order,
+            source=OrderEvent.Source.CHECKOUT,
+            to_status=order.status,
+            message=f"order created for {course.title} at {course.price_amount} "
+            f"{course.price_currency}",
+        )
+    params = {
+        "mode": "payment",
+        "client_reference_id": order.public_id,
+        "metadata": {"order_id": order.public_id},
+        "payment_intent_data": {"metadata": {"order_id": order.public_id}},
+        "customer_email": email,
+        "allow_promotion_codes": True,
+        "expires_at": int(order.expires_at.timestamp()),
+        "line_items": [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": course.price_currency,
+                    "unit_amount": course.price_amount,
+                    "product_data": {
+                        "name": course.title[:250],
+                        "metadata": {"course_id": str(course.pk)},
+                    },
+                },
+            }
+        ],
+        "success_url": f"{base_url}/checkout/success/?session_id={{CHECKOUT_SESSION_ID}}",
+        "cancel_url": f"{base_url}/checkout/cancel/?order={order.public_id}",
+    }
+    try:
+        session = gateway.create_checkout_session(
+            params, idempotency_key=f"checkout-session-{order.public_id}"
+        )
+    except gateway.GatewayError as exc:
+        OrderEvent.objects.create(
+            order=order,
+            source=OrderEvent.Source.CHECKOUT,
+            message=f"could not open a Stripe session: {exc}",
+        )
+        raise
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        order.stripe_session_id = session["id"]
+        order.stripe_session_url = session.get("url") or ""
+        order.save(update_fields=["stripe_session_id", "stripe_session_url", "updated_at"])
+    log.info("order %s: checkout session %s opened", order.public_id, session["id"])
+    return order
+
+
+def enrol_free(course, user):
+    """Free courses need no Stripe: an enrolment entitlement for the learner's library."""
+    existing = Entitlement.objects.filter(
+        user=user, course=course, status=Entitlement.Status.ACTIVE
+    ).first()
+    if existing:
+        return existing
+    with transaction.atomic():
+        entitlement, _ = Entitlement.objects.get_or_create(
+            user=user,
+            course=course,
+            status=Entitlement.Status.ACTIVE,
+            defaults={"email": normalise_email(user.email), "source": Entitlement.Source.ENROLMENT},
+        )
+    return entitlement

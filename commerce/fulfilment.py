@@ -1,0 +1,331 @@
+"""The one place where Stripe's facts become order states and entitlements.
+
+Every path — webhook, success page, reconciliation, admin — calls these functions. Each locks
+the order row, records the new *facts* (paid, failed, expired, refunds, disputes), derives the
+status from all facts together and brings entitlements in line. Facts only accumulate, so the
+same call twice changes nothing and the final state does not depend on arrival order.
+"""
+
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from commerce import gateway
+from commerce.models import Dispute, Entitlement, Order, OrderEvent, Refund
+
+log = logging.getLogger(__name__)
+
+PAID_STATUSES = {"paid", "no_payment_required"}
+
+
+class Ignored(Exception):  # noqa: N818 - an outcome, not an error
+    """The event is valid but not ours to act on (missing or foreign metadata, unknown order)."""
+
+
+def _id(value):
+    """Stripe fields may be an id or an expanded object."""
+    if isinstance(value, dict):
+        return value.get("id") or ""
+    return value or ""
+
+
+# --- facts ---------------------------------------------------------------------------------
+
+
+def _record_session(order, session, hint=None):
+    """Record what a Checkout Session says; returns descriptions of new facts."""
+    changes = []
+    if order.stripe_session_id and order.stripe_session_id != session.get("id"):
+        raise Ignored(
+            f"session {session.get('id')} does not belong to order {order.public_id} "
+            f"(its session is {order.stripe_session_id})"
+        )
+    if not order.stripe_session_id:
+        order.stripe_session_id = session["id"]
+    payment_intent = _id(session.get("payment_intent"))
+    if payment_intent and not order.stripe_payment_intent_id:
+        order.stripe_payment_intent_id = payment_intent
+
+    now = timezone.now()
+    status = session.get("status")
+    payment_status = session.get("payment_status")
+    if order.paid_at:
+        return changes
+    if hint == "async_failed":
+        if not order.failed_at:
+            order.failed_at = now
+            changes.append("asynchronous payment failed")
+    elif status == "complete" and payment_status in PAID_STATUSES:
+        problem = _amount_problem(order, session)
+        if problem:
+            if order.review_reason != problem:
+                order.review_reason = problem
+                changes.append(f"payment flagged for review: {problem}")
+                log.error("order %s flagged: %s", order.public_id, problem)
+        else:
+            order.paid_at = now
+            order.amount_total = session.get("amount_total") or 0
+            order.amount_discount = (session.get("total_details") or {}).get("amount_discount") or 0
+            note = "payment succeeded"
+            if order.amount_discount:
+                note += f" with a discount of {order.amount_discount} {order.currency}"
+            changes.append(note)
+    elif status == "complete" and payment_status == "unpaid":
+        if not order.processing_at and not order.failed_at:
+            order.processing_at = now
+            changes.append("payment processing (asynchronous method)")
+    elif status == "expired" and not order.expired_at:
+        order.expired_at = now
+        changes.append("checkout session expired")
+    return changes
+
+
+def _amount_problem(order, session):
+    """What the session charged must be the snapshot, less a discount Stripe explains."""
+    currency = (session.get("currency") or "").lower()
+    if currency != order.currency:
+        return f"currency {currency or '?'} does not match order currency {order.currency}"
+    subtotal = session.get("amount_subtotal")
+    total = session.get("amount_total")
+    details = session.get("total_details") or {}
+    discount = details.get("amount_discount") or 0
+    extras = (details.get("amount_tax") or 0) + (details.get("amount_shipping") or 0)
+    if subtotal != order.amount_subtotal:
+        return f"subtotal {subtotal} does not match the snapshot {order.amount_subtotal}"
+    if total is None or total != subtotal - discount + extras:
+        return f"total {total} is not subtotal {subtotal} less discount {discount}"
+    return ""
+
+
+def _record_refund(order, charge):
+    changes = []
+    if charge.get("id") and not order.stripe_charge_id:
+        order.stripe_charge_id = charge["id"]
+    for refund in (charge.get("refunds") or {}).get("data") or []:
+        _, created = Refund.objects.get_or_create(
+            stripe_refund_id=refund["id"],
+            defaults={
+                "order": order,
+                "amount": refund.get("amount") or 0,
+                "currency": (refund.get("currency") or order.currency).lower(),
+                "status": refund.get("status") or "",
+            },
+        )
+        if created:
+            changes.append(f"refund {refund['id']} of {refund.get('amount')} recorded")
+    counted = sum(r.amount for r in order.refunds.all() if r.status in ("succeeded", "pending", ""))
+    refunded = max(order.amount_refunded, charge.get("amount_refunded") or 0, counted)
+    refunded = min(refunded, order.amount_subtotal)
+    if refunded != order.amount_refunded:
+        order.amount_refunded = refunded
+        changes.append(f"refunded total is now {refunded} {order.currency}")
+    return changes
+
+
+def _record_dispute(order, dispute, closed):
+    status = dispute.get("status")
+    if closed:
+        outcome = Dispute.Status.LOST if status == "lost" else Dispute.Status.WON
+    else:
+        outcome = Dispute.Status.OPEN
+    row, created = Dispute.objects.get_or_create(
+        stripe_dispute_id=dispute["id"],
+        defaults={
+            "order": order,
+            "status": outcome,
+            "amount": dispute.get("amount") or 0,
+            "reason": dispute.get("reason") or "",
+        },
+    )
+    if created:
+        return [f"dispute {row.stripe_dispute_id} {outcome}"]
+    # A closed dispute never reopens, whichever event arrives last.
+    if row.status == Dispute.Status.OPEN and outcome != Dispute.Status.OPEN:
+        row.status = outcome
+        row.save(update_fields=["status", "updated_at"])
+        return [f"dispute {row.stripe_dispute_id} {outcome}"]
+    return []
+
+
+# --- derived state -------------------------------------------------------------------------
+
+
+def derive_status(order, dispute_statuses):
+    if order.paid_at:
+        if Dispute.Status.LOST in dispute_statuses or Dispute.Status.OPEN in dispute_statuses:
+            return Order.Status.DISPUTED
+        if order.amount_refunded and order.amount_refunded >= (order.amount_total or 0):
+            return Order.Status.REFUNDED
+        if order.amount_refunded:
+            return Order.Status.PARTIALLY_REFUNDED
+        return Order.Status.PAID
+    if order.review_reason:
+        return Order.Status.NEEDS_REVIEW
+    if order.failed_at:
+        return Order.Status.FAILED
+    if order.processing_at:
+        return Order.Status.PROCESSING
+    if order.expired_at:
+        return Order.Status.EXPIRED
+    return Order.Status.PENDING
+
+
+def access_due(order, dispute_statuses):
+    """(entitlement status, reason) the order's items should have; None before payment."""
+    if not order.paid_at:
+        return None, ""
+    if Dispute.Status.LOST in dispute_statuses:
+        return Entitlement.Status.REVOKED, "dispute lost"
+    if Dispute.Status.OPEN in dispute_statuses:
+        return Entitlement.Status.SUSPENDED, "payment disputed"
+    if order.amount_refunded and order.amount_refunded >= (order.amount_total or 0):
+        return Entitlement.Status.REVOKED, "refunded in full"
+    if order.amount_refunded and settings.PARTIAL_REFUND_REVOKES:
+        return Entitlement.Status.REVOKED, "partially refunded"
+    return Entitlement.Status.ACTIVE, ""
+
+
+def _sync_entitlements(order, wanted, reason):
+    notes = []
+    now = timezone.now()
+    for item in order.items.select_related("entitlement").all():
+        entitlement = getattr(item, "entitlement", None)
+        if entitlement is None:
+            if wanted != Entitlement.Status.ACTIVE:
+                continue
+            if _buyer_entitlements(order, item.course_id).exists():
+                notes.append(f"buyer already had access to {item.title}; no second grant")
+                continue
+            try:
+                with transaction.atomic():
+                    Entitlement.objects.create(
+                        course_id=item.course_id,
+                        user=order.user,
+                        email=order.email,
+                        source=Entitlement.Source.PURCHASE,
+                        order_item=item,
+                    )
+            except IntegrityError:
+                notes.append(f"buyer already had access to {item.title}; no second grant")
+                continue
+            notes.append(f"access granted to {item.title}")
+        elif entitlement.status != wanted and entitlement.status != Entitlement.Status.REVOKED:
+            # Revocation is final; suspension can be lifted.
+            entitlement.status = wanted
+            entitlement.reason = reason or "restored"
+            if wanted == Entitlement.Status.REVOKED:
+                entitlement.revoked_at = now
+            entitlement.save(update_fields=["status", "reason", "revoked_at", "updated_at"])
+            notes.append(f"access to {item.title} {wanted}" + (f" ({reason})" if reason else ""))
+    return notes
+
+
+def _buyer_entitlements(order, course_id):
+    qs = Entitlement.objects.filter(course_id=course_id, status=Entitlement.Status.ACTIVE)
+    if order.user_id:
+        return qs.filter(user_id=order.user_id)
+    return qs.filter(user__isnull=True, email=order.email)
+
+
+def _settle(order, changes, *, source, event_id="", actor=None):
+    """Derive status and access from all facts, save, and append to the audit trail."""
+    if not changes:
+        return order
+    was_paid = Order.objects.filter(pk=order.pk, paid_at__isnull=False).exists()
+    disputes = set(order.disputes.values_list("status", flat=True))
+    old_status = order.status
+    order.status = derive_status(order, disputes)
+    order.save()
+    wanted, reason = access_due(order, disputes)
+    notes = _sync_entitlements(order, wanted, reason) if wanted else []
+    OrderEvent.objects.create(
+        order=order,
+        source=source,
+        stripe_event_id=event_id,
+        actor=actor,
+        from_status=old_status,
+        to_status=order.status,
+        message="; ".join(changes + notes),
+    )
+    log.info(
+        "order %s %s -> %s via %s %s: %s",
+        order.public_id,
+        old_status,
+        order.status,
+        source,
+        event_id,
+        "; ".join(changes + notes),
+    )
+    if order.paid_at and not was_paid:
+        from commerce.tasks import enqueue_receipt
+
+        transaction.on_commit(lambda: enqueue_receipt(order.pk))
+    return order
+
+
+# --- entry points --------------------------------------------------------------------------
+
+
+def _order_ref(session):
+    metadata = session.get("metadata") or {}
+    ref = session.get("client_reference_id") or metadata.get("order_id")
+    if not ref:
+        raise Ignored(f"checkout session {session.get('id')} has no order metadata")
+    if metadata.get("order_id") and metadata["order_id"] != ref:
+        raise Ignored(f"checkout session {session.get('id')} has conflicting order references")
+    return ref
+
+
+def fulfil_checkout_session(session, *, source, event_id="", hint=None, actor=None):
+    """Bring the session's order up to date. Safe to call any number of times, concurrently."""
+    ref = _order_ref(session)
+    with transaction.atomic():
+        order = Order.objects.select_for_update().filter(public_id=ref).first()
+        if order is None:
+            raise Ignored(f"checkout session {session.get('id')} names unknown order {ref}")
+        changes = _record_session(order, session, hint)
+        return _settle(order, changes, source=source, event_id=event_id, actor=actor)
+
+
+def _locked_order_for_payment(payment_intent_id, charge_id):
+    """Find and lock the order a charge or dispute belongs to, asking Stripe if need be."""
+    order = None
+    if payment_intent_id:
+        order = (
+            Order.objects.select_for_update()
+            .filter(stripe_payment_intent_id=payment_intent_id)
+            .first()
+        )
+    if order is None and charge_id:
+        order = Order.objects.select_for_update().filter(stripe_charge_id=charge_id).first()
+    if order is not None:
+        return order, []
+    if not payment_intent_id:
+        raise Ignored(f"charge {charge_id} has no payment intent and matches no order")
+    # The completion event has not arrived yet: learn the order from the session itself.
+    session = gateway.session_for_payment_intent(payment_intent_id)
+    if session is None:
+        raise Ignored(f"payment intent {payment_intent_id} was not made by a checkout session")
+    ref = _order_ref(session)
+    order = Order.objects.select_for_update().filter(public_id=ref).first()
+    if order is None:
+        raise Ignored(f"payment intent {payment_intent_id} names unknown order {ref}")
+    return order, _record_session(order, session)
+
+
+def apply_charge_refund(charge, *, source, event_id="", actor=None):
+    with transaction.atomic():
+        order, changes = _locked_order_for_payment(_id(charge.get("payment_intent")), charge["id"])
+        changes += _record_refund(order, charge)
+        return _settle(order, changes, source=source, event_id=event_id, actor=actor)
+
+
+def apply_dispute(dispute, *, closed, source, event_id="", actor=None):
+    with transaction.atomic():
+        order, changes = _locked_order_for_payment(
+            _id(dispute.get("payment_intent")), _id(dispute.get("charge"))
+        )
+        changes += _record_dispute(order, dispute, closed)
+        return _settle(order, changes, source=source, event_id=event_id, actor=actor)

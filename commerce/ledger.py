@@ -1,0 +1,212 @@
+"""The webhook ledger: verify, record once, process, and remember failures.
+
+The ledger row is inserted inside the processing transaction, so its unique index is the lock:
+a concurrent duplicate waits on the insert and then finds the event already processed. A
+failure rolls everything back and is then recorded in a transaction of its own.
+"""
+
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+import stripe
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from commerce import fulfilment, gateway
+from commerce.models import OrderEvent, StripeEvent
+
+log = logging.getLogger(__name__)
+
+MAX_SIGNATURE_HEADER = 4096
+MAX_ATTEMPTS = 8
+
+
+class InvalidEvent(Exception):  # noqa: N818 - reads as a reason
+    pass
+
+
+def webhook_secrets():
+    return [s.strip() for s in (settings.STRIPE_WEBHOOK_SECRET or "").split(",") if s.strip()]
+
+
+def verify(payload, header):
+    """Return the event if the signature is valid under any configured secret, else raise.
+
+    stripe-python rejects only old timestamps; a timestamp from the future is rejected here too.
+    """
+    secrets = webhook_secrets()
+    if not secrets:
+        raise InvalidEvent("no webhook secret is configured; refusing every event")
+    if not header or len(header) > MAX_SIGNATURE_HEADER:
+        raise InvalidEvent("missing or oversized Stripe-Signature header")
+    stamps = [p.split("=", 1)[1] for p in header.split(",") if p.startswith("t=")]
+    if len(stamps) != 1 or not stamps[0].isdigit():
+        raise InvalidEvent("Stripe-Signature header has no single timestamp")
+    tolerance = settings.STRIPE_WEBHOOK_TOLERANCE
+    if abs(time.time() - int(stamps[0])) > tolerance:
+        raise InvalidEvent("signature timestamp outside the tolerance window")
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(payload, header, secret, tolerance)
+            break
+        except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
+            continue
+    else:
+        raise InvalidEvent("no valid v1 signature for this payload")
+    try:
+        event = json.loads(payload)
+    except ValueError as exc:
+        raise InvalidEvent("payload is not JSON") from exc
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("type"), str)
+        and isinstance((event.get("data") or {}).get("object"), dict)
+    ):
+        raise InvalidEvent("payload is not a Stripe event")
+    if bool(event.get("livemode")) != gateway.expected_livemode():
+        raise InvalidEvent(
+            f"event livemode={event.get('livemode')} does not match the configured key"
+        )
+    return event
+
+
+# --- handlers ------------------------------------------------------------------------------
+
+
+def _session(event, row, hint=None):
+    return fulfilment.fulfil_checkout_session(
+        event["data"]["object"],
+        source=OrderEvent.Source.WEBHOOK,
+        event_id=row.event_id,
+        hint=hint,
+    )
+
+
+def _refund(event, row):
+    return fulfilment.apply_charge_refund(
+        event["data"]["object"], source=OrderEvent.Source.WEBHOOK, event_id=row.event_id
+    )
+
+
+def _dispute(event, row, closed):
+    return fulfilment.apply_dispute(
+        event["data"]["object"],
+        closed=closed,
+        source=OrderEvent.Source.WEBHOOK,
+        event_id=row.event_id,
+    )
+
+
+HANDLERS = {
+    "checkout.session.completed": _session,
+    "checkout.session.async_payment_succeeded": _session,
+    "checkout.session.async_payment_failed": lambda e, r: _session(e, r, hint="async_failed"),
+    "checkout.session.expired": _session,
+    "charge.refunded": _refund,
+    "charge.dispute.created": lambda e, r: _dispute(e, r, closed=False),
+    "charge.dispute.closed": lambda e, r: _dispute(e, r, closed=True),
+}
+
+
+def _stripe_created(event):
+    created = event.get("created")
+    if isinstance(created, int):
+        return datetime.fromtimestamp(created, tz=UTC)
+    return None
+
+
+def process(event, *, force=False):
+    """Record and handle one verified event exactly once; returns the ledger status.
+
+    Raises when handling fails (after recording the failure) so the caller answers non-2xx.
+    """
+    try:
+        return _process(event, force=force)
+    except Exception as exc:
+        record_failure(event, exc)
+        raise
+
+
+def _process(event, *, force):
+    event_id = event["id"]
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                row = StripeEvent.objects.create(
+                    event_id=event_id,
+                    type=event["type"][:100],
+                    livemode=bool(event.get("livemode")),
+                    api_version=str(event.get("api_version") or "")[:50],
+                    payload=event,
+                    attempts=1,
+                    stripe_created=_stripe_created(event),
+                )
+        except IntegrityError:
+            row = StripeEvent.objects.select_for_update().get(event_id=event_id)
+            if row.status in (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED) and not (
+                force
+            ):
+                log.info("stripe event %s (%s) is a duplicate; nothing to do", event_id, row.type)
+                return "duplicate"
+            row.attempts += 1
+
+        handler = HANDLERS.get(row.type)
+        order = None
+        if handler is None:
+            log.info("stripe event %s: unhandled type %s, ignored", event_id, row.type)
+            row.status, row.error = StripeEvent.Status.IGNORED, f"unhandled type {row.type}"
+        else:
+            try:
+                order = handler(event, row)
+                row.status, row.error = StripeEvent.Status.PROCESSED, ""
+            except fulfilment.Ignored as reason:
+                log.warning("stripe event %s (%s) ignored: %s", event_id, row.type, reason)
+                row.status, row.error = StripeEvent.Status.IGNORED, str(reason)
+        row.order = order
+        row.processed_at = timezone.now()
+        row.next_attempt_at = None
+        row.save()
+        return row.status
+
+
+def backoff(attempts):
+    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 24 * 60))
+
+
+def record_failure(event, exc):
+    """Remember a failed attempt in its own transaction, after the work rolled back."""
+    message = f"{exc.__class__.__name__}: {exc}"[:2000]
+    log.error("stripe event %s (%s) failed: %s", event.get("id"), event.get("type"), message)
+    try:
+        with transaction.atomic():
+            row, created = StripeEvent.objects.select_for_update().get_or_create(
+                event_id=event["id"],
+                defaults={
+                    "type": str(event.get("type"))[:100],
+                    "livemode": bool(event.get("livemode")),
+                    "api_version": str(event.get("api_version") or "")[:50],
+                    "payload": event,
+                    "status": StripeEvent.Status.FAILED,
+                    "error": message,
+                    "attempts": 1,
+                    "stripe_created": _stripe_created(event),
+                    "next_attempt_at": timezone.now() + backoff(1),
+                },
+            )
+            if created or row.status in (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED):
+                return
+            row.attempts += 1
+            row.error = message
+            row.status = (
+                StripeEvent.Status.DEAD
+                if row.attempts >= MAX_ATTEMPTS
+                else StripeEvent.Status.FAILED
+            )
+            row.next_attempt_at = timezone.now() + backoff(row.attempts)
+            row.save()
+    except Exception:  # noqa: BLE001 - the original error matters more; it is re-raised
+        log.exception("could not record the failure of stripe event %s", event.get("id"))

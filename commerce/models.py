@@ -1,0 +1,270 @@
+"""Money and access. Amounts are integers in minor units with an explicit currency."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+def new_public_id():
+    return "ord_" + secrets.token_urlsafe(18)
+
+
+def normalise_email(email):
+    return (email or "").strip().lower()
+
+
+CURRENCY_CHECK = Q(currency__regex=r"^[a-z]{3}$")
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Payment processing"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Payment failed"
+        EXPIRED = "expired", "Expired / canceled"
+        NEEDS_REVIEW = "needs_review", "Needs review"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        REFUNDED = "refunded", "Refunded"
+        DISPUTED = "disputed", "Disputed"
+
+    public_id = models.CharField(max_length=40, unique=True, default=new_public_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+    )
+    email = models.EmailField(help_text="Normalised buyer e-mail (guest or account).")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    currency = models.CharField(max_length=3)
+    amount_subtotal = models.PositiveIntegerField(help_text="Snapshot of item prices at checkout.")
+    amount_total = models.PositiveIntegerField(
+        null=True, blank=True, help_text="What Stripe charged."
+    )
+    amount_discount = models.PositiveIntegerField(default=0)
+    amount_refunded = models.PositiveIntegerField(default=0)
+    stripe_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    stripe_session_url = models.URLField(max_length=1000, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # Facts learned from Stripe. Each is set at most once; status is derived from them so the
+    # final state does not depend on the order in which Stripe's events arrive.
+    processing_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.TextField(blank=True)
+    receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["email"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=CURRENCY_CHECK, name="order_currency_iso"),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__lte=models.F("amount_subtotal")),
+                name="order_refund_not_above_subtotal",
+            ),
+        ]
+
+    def __str__(self):
+        return self.public_id
+
+    @property
+    def is_paid(self):
+        return self.paid_at is not None
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="items")
+    course = models.ForeignKey("courses.CoursePage", on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(max_length=255, help_text="Course title at checkout.")
+    unit_amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=CURRENCY_CHECK, name="orderitem_currency_iso"),
+            models.UniqueConstraint(fields=["order", "course"], name="orderitem_once_per_order"),
+        ]
+
+    def __str__(self):
+        return f"{self.title} ({self.order.public_id})"
+
+
+class OrderEvent(models.Model):
+    """Append-only audit trail of everything that happened to an order."""
+
+    class Source(models.TextChoices):
+        CHECKOUT = "checkout", "Checkout"
+        WEBHOOK = "webhook", "Webhook"
+        SUCCESS_PAGE = "success_page", "Success page"
+        RECONCILIATION = "reconciliation", "Reconciliation"
+        ADMIN = "admin", "Admin"
+        COMMAND = "command", "Management command"
+        SYSTEM = "system", "System"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    stripe_event_id = models.CharField(max_length=255, blank=True)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    message = models.TextField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"{self.order_id} {self.from_status}→{self.to_status}: {self.message[:60]}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("Order events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Order events are append-only.")
+
+
+class Refund(models.Model):
+    """One row per Stripe refund id, so each refund is counted once."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    stripe_refund_id = models.CharField(max_length=255, unique=True)
+    amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=30)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.stripe_refund_id} ({self.amount} {self.currency})"
+
+
+class Dispute(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="disputes")
+    stripe_dispute_id = models.CharField(max_length=255, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    amount = models.PositiveIntegerField()
+    reason = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.stripe_dispute_id} ({self.status})"
+
+
+class StripeEvent(models.Model):
+    """The webhook ledger: one row per Stripe event id, inserted before processing."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+        DEAD = "dead", "Dead (gave up)"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    livemode = models.BooleanField(default=False)
+    api_version = models.CharField(max_length=50, blank=True)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="stripe_events"
+    )
+    stripe_created = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self):
+        return f"{self.event_id} {self.type} ({self.status})"
+
+
+class Entitlement(models.Model):
+    """The right to open a course. Never deleted: revocation is a status with a reason."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        REVOKED = "revoked", "Revoked"
+
+    class Source(models.TextChoices):
+        PURCHASE = "purchase", "Purchase"
+        ADMIN = "admin", "Admin grant"
+        ENROLMENT = "enrolment", "Free enrolment"
+
+    course = models.ForeignKey("courses.CoursePage", on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="entitlements",
+    )
+    email = models.EmailField(help_text="Normalised e-mail; the owner until claimed by a user.")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    order_item = models.OneToOneField(
+        OrderItem, null=True, blank=True, on_delete=models.PROTECT, related_name="entitlement"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    reason = models.TextField(blank=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    granted_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "course"],
+                condition=Q(status="active") & Q(user__isnull=False),
+                name="one_active_entitlement_per_user_course",
+            ),
+            models.UniqueConstraint(
+                fields=["email", "course"],
+                condition=Q(status="active") & Q(user__isnull=True),
+                name="one_active_entitlement_per_guest_course",
+            ),
+            models.CheckConstraint(
+                condition=~Q(source="purchase") | Q(order_item__isnull=False),
+                name="purchase_entitlement_has_order_item",
+            ),
+        ]
+        indexes = [models.Index(fields=["email", "status"])]
+
+    def __str__(self):
+        return f"{self.user or self.email} → {self.course_id} ({self.status})"

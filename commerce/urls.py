@@ -1,0 +1,11 @@
+from django.urls import path
+
+from commerce import views
+
+urlpatterns = [
+    path("checkout/success/", views.success, name="checkout_success"),
+    path("checkout/cancel/", views.cancel, name="checkout_cancel"),
+    path("checkout/orders/<str:public_id>/status/", views.order_status, name="order_status"),
+    path("checkout/<int:course_page_id>/", views.checkout, name="checkout"),
+    path("webhooks/stripe/", views.stripe_webhook, name="stripe_webhook"),
+]

@@ -1,0 +1,191 @@
+import logging
+import re
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from commerce import checkout as checkout_flow
+from commerce import fulfilment, gateway, ledger
+from commerce.access import email_has_course_access, has_course_access
+from commerce.forms import GuestCheckoutForm
+from commerce.models import Order, OrderEvent
+from courses.models import CoursePage
+
+log = logging.getLogger(__name__)
+
+SESSION_ORDERS = "commerce_orders"
+SESSION_ID_RE = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
+
+
+def see_other(url):
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def remember_order(request, order):
+    orders = [o for o in request.session.get(SESSION_ORDERS, []) if o != order.public_id]
+    request.session[SESSION_ORDERS] = (orders + [order.public_id])[-20:]
+
+
+def owns(request, order):
+    if request.user.is_authenticated and order.user_id == request.user.pk:
+        return True
+    return order.public_id in request.session.get(SESSION_ORDERS, [])
+
+
+def course_start_url(course):
+    first = course.first_lesson()
+    return first.url if first else course.url
+
+
+@require_POST
+def checkout(request, course_page_id):
+    course = CoursePage.objects.live().public().filter(pk=course_page_id).first()
+    if course is None:
+        raise Http404("No such course.")
+    user = request.user
+    if user.is_authenticated and not course.is_free and has_course_access(user, course):
+        messages.info(request, "You already have this course.")
+        return see_other(course_start_url(course))
+    if course.is_free:
+        if not user.is_authenticated:
+            return redirect_to_login(course.url)
+        checkout_flow.enrol_free(course, user)
+        messages.success(request, f"You are enrolled in {course.title}.")
+        return see_other(course_start_url(course))
+
+    if user.is_authenticated:
+        email = user.email
+    else:
+        form = GuestCheckoutForm(request.POST)
+        if not form.is_valid():
+            return render(
+                request,
+                "commerce/checkout_error.html",
+                {"course": course, "form": form},
+                status=400,
+            )
+        email = form.cleaned_data["email"]
+        if email_has_course_access(email, course):
+            messages.info(
+                request,
+                "That address already owns this course. Log in with it "
+                "(or sign up and verify it) to open the course.",
+            )
+            return redirect_to_login(course.url)
+    try:
+        order = checkout_flow.start_checkout(
+            course, user=user, email=email, base_url=request.build_absolute_uri("/")[:-1]
+        )
+    except gateway.GatewayError as exc:
+        log.error("checkout for course %s failed: %s", course.pk, exc)
+        return render(
+            request,
+            "commerce/checkout_error.html",
+            {"course": course, "unavailable": True},
+            status=503,
+        )
+    remember_order(request, order)
+    return see_other(order.stripe_session_url)
+
+
+@never_cache
+@require_GET
+def success(request):
+    session_id = request.GET.get("session_id", "")
+    if not SESSION_ID_RE.match(session_id):
+        return render(request, "commerce/checkout_result.html", {"state": "invalid"}, status=400)
+    order = Order.objects.filter(stripe_session_id=session_id).first()
+    if order is None or not owns(request, order):
+        raise Http404("No such order.")
+    try:
+        session = gateway.retrieve_checkout_session(session_id)
+        order = fulfilment.fulfil_checkout_session(session, source=OrderEvent.Source.SUCCESS_PAGE)
+    except gateway.GatewayError as exc:
+        log.warning("success page for order %s: %s; showing the stored state", order.public_id, exc)
+    except fulfilment.Ignored as reason:
+        log.warning("success page for order %s ignored the session: %s", order.public_id, reason)
+    order.refresh_from_db()
+    return render(request, "commerce/checkout_result.html", result_context(request, order))
+
+
+def result_context(request, order):
+    item = order.items.select_related("course").first()
+    course = item.course if item else None
+    state = {
+        Order.Status.PAID: "paid",
+        Order.Status.PARTIALLY_REFUNDED: "paid",
+        Order.Status.PROCESSING: "processing",
+        Order.Status.PENDING: "pending",
+        Order.Status.FAILED: "failed",
+        Order.Status.EXPIRED: "failed",
+    }.get(order.status, "attention")
+    can_open = (
+        bool(course) and request.user.is_authenticated and has_course_access(request.user, course)
+    )
+    return {
+        "order": order,
+        "course": course,
+        "state": state,
+        "can_open": can_open,
+        "start_url": course_start_url(course) if course and can_open else "",
+    }
+
+
+@never_cache
+@require_GET
+def cancel(request):
+    order = Order.objects.filter(public_id=request.GET.get("order", "")[:40]).first()
+    if order is not None and not owns(request, order):
+        order = None
+    item = order.items.select_related("course").first() if order else None
+    return render(
+        request,
+        "commerce/checkout_cancel.html",
+        {"order": order, "course": item.course if item else None},
+    )
+
+
+@never_cache
+@require_GET
+def order_status(request, public_id):
+    order = get_object_or_404(Order, public_id=public_id[:40])
+    if not owns(request, order):
+        raise Http404("No such order.")
+    context = result_context(request, order)
+    return JsonResponse(
+        {
+            "order": order.public_id,
+            "status": order.status,
+            "state": context["state"],
+            "paid": order.is_paid,
+            "access": context["can_open"],
+            "start_url": context["start_url"],
+        }
+    )
+
+
+@csrf_exempt
+@require_POST
+@transaction.non_atomic_requests
+def stripe_webhook(request):
+    """Stripe's endpoint: 400 for anything unsigned, 500 so Stripe retries a failure."""
+    payload = request.body
+    try:
+        event = ledger.verify(payload, request.headers.get("Stripe-Signature"))
+    except ledger.InvalidEvent as exc:
+        log.warning("stripe webhook rejected: %s", exc)
+        return JsonResponse({"error": str(exc)}, status=400)
+    try:
+        result = ledger.process(event)
+    except Exception:  # noqa: BLE001 - recorded on the ledger; Stripe retries on non-2xx
+        log.exception("stripe event %s could not be processed", event["id"])
+        return JsonResponse({"error": "processing failed; it will be retried"}, status=500)
+    return JsonResponse({"received": True, "status": result})

@@ -1,0 +1,40 @@
+"""Gating attaches to content here, so course pages stay ignorant of money."""
+
+from django.contrib.auth.views import redirect_to_login
+from django.template.response import TemplateResponse
+from django.utils.cache import patch_cache_control
+from wagtail import hooks
+
+from commerce.access import can_view_lesson
+from courses.models import LessonPage
+
+
+def _private(response):
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+@hooks.register("before_serve_page")
+def gate_paid_lessons(page, request, serve_args, serve_kwargs):
+    if not isinstance(page, LessonPage) or page.is_free_preview:
+        return None
+    course = page.course()
+    if course is None or can_view_lesson(request.user, page, course):
+        return None
+    if not request.user.is_authenticated:
+        return _private(redirect_to_login(request.get_full_path()))
+    response = TemplateResponse(
+        request, "commerce/locked.html", {"page": page, "course": course}, status=403
+    )
+    return _private(response.render())
+
+
+@hooks.register("on_serve_page")
+def lessons_are_never_cached(next_serve_page):
+    def serve(page, request, args, kwargs):
+        response = next_serve_page(page, request, args, kwargs)
+        if isinstance(page, LessonPage):
+            _private(response)
+        return response
+
+    return serve
