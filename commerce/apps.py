@@ -5,3 +5,6 @@ class CommerceConfig(AppConfig):
     """Money and access: orders, the Stripe gateway, the webhook ledger, entitlements."""
 
     name = "commerce"
+
+    def ready(self):
+        from commerce import checks  # noqa: F401 - registers the system checks

@@ -68,3 +68,23 @@ def free_course(catalog):
 @pytest.fixture
 def lessons(course):
     return list(course.lessons().specific())
+
+
+@pytest.fixture
+def emulator(settings):
+    """The local Stripe emulator on a loopback port; events are kept, not delivered."""
+    from devtools.stripe_emulator import EmulatorServer
+
+    server = EmulatorServer(0).start()
+    settings.STRIPE_API_BASE = server.url
+    yield server.emulator
+    server.stop()
+
+
+def on_postgres():
+    from django.conf import settings
+
+    return "postgresql" in settings.DATABASES["default"]["ENGINE"]
+
+
+postgres_only = pytest.mark.skipif(not on_postgres(), reason="needs PostgreSQL (DATABASE_URL)")
