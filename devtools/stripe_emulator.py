@@ -13,6 +13,7 @@ outcomes, refunds, disputes, pausing webhook delivery, and network faults.
 """
 
 import argparse
+import contextlib
 import copy
 import hashlib
 import html
@@ -534,10 +535,8 @@ class Handler(BaseHTTPRequestHandler):
     emulator: Emulator = None
 
     def finish(self):
-        try:
+        with contextlib.suppress(OSError):  # the connection was cut on purpose (a fault)
             super().finish()
-        except OSError:
-            pass  # the connection was cut on purpose (network fault injection)
 
     def log_message(self, fmt, *args):
         log.debug("%s " + fmt, self.address_string(), *args)

@@ -1,7 +1,8 @@
 """Plain fixtures for the page tree: home → catalog → course → module → lessons."""
 
 import pytest
-from wagtail.models import Page, Site
+from django.contrib.contenttypes.models import ContentType
+from wagtail.models import Locale, Page, Site
 
 from config.models import HomePage
 from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage
@@ -16,7 +17,12 @@ def publish(parent, page):
 
 @pytest.fixture
 def home(db):
-    root = Page.get_first_root_node()
+    Locale.objects.get_or_create(language_code="en")
+    root = Page.get_first_root_node() or Page.add_root(
+        instance=Page(
+            title="Root", slug="root", content_type=ContentType.objects.get_for_model(Page)
+        )
+    )
     home = publish(root, HomePage(title="Home", slug="home-test"))
     Site.objects.update_or_create(
         is_default_site=True, defaults={"hostname": "localhost", "root_page": home, "port": 80}

@@ -1,0 +1,106 @@
+"""Races on real PostgreSQL: duplicate deliveries at once, and the browser racing the webhook."""
+
+import threading
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from commerce.models import Entitlement, Order, OrderEvent, StripeEvent
+from tests.conftest import postgres_only
+from tests.stripe_helpers import post_event
+
+pytestmark = [postgres_only, pytest.mark.django_db(transaction=True)]
+
+
+def run_together(*calls):
+    """Start every call at the same instant on its own thread and database connection."""
+    barrier = threading.Barrier(len(calls))
+    results, errors = [None] * len(calls), []
+
+    def run(i, fn):
+        try:
+            barrier.wait(timeout=10)
+            results[i] = fn()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return results
+
+
+def paid_order(course, emulator, email="guest@example.com"):
+    client = Client()
+    response = client.post(reverse("checkout", args=[course.pk]), {"email": email})
+    order = Order.objects.get(stripe_session_url=response["Location"])
+    emulator.pay(order.stripe_session_id)
+    order.refresh_from_db()
+    return client, order
+
+
+def completed_event(emulator, order):
+    return next(
+        e
+        for e in emulator.events
+        if e["type"] == "checkout.session.completed"
+        and e["data"]["object"]["id"] == order.stripe_session_id
+    )
+
+
+@pytest.mark.parametrize("copies", [2, 10])
+def test_the_same_event_delivered_at_once_grants_once(course, emulator, copies):
+    _, order = paid_order(course, emulator)
+    event = completed_event(emulator, order)
+    responses = run_together(*[lambda: post_event(event)] * copies)
+    assert [r.status_code for r in responses] == [200] * copies
+    statuses = sorted(r.json()["status"] for r in responses)
+    assert statuses == ["duplicate"] * (copies - 1) + ["processed"]
+    assert StripeEvent.objects.count() == 1
+    assert Entitlement.objects.filter(status="active").count() == 1
+    assert OrderEvent.objects.filter(order=order, to_status="paid").count() == 1
+    assert len(mail.outbox) == 1
+
+
+def test_the_webhook_and_the_success_page_at_the_same_moment_grant_once(course, emulator):
+    client, order = paid_order(course, emulator)
+    event = completed_event(emulator, order)
+    success = reverse("checkout_success") + f"?session_id={order.stripe_session_id}"
+    web, hook = run_together(lambda: client.get(success), lambda: post_event(event))
+    assert (web.status_code, hook.status_code) == (200, 200)
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert Entitlement.objects.filter(status="active").count() == 1
+    assert OrderEvent.objects.filter(order=order, to_status="paid").count() == 1
+    assert len(mail.outbox) == 1
+
+
+def test_two_orders_for_the_same_buyer_and_course_grant_one_active_entitlement(course, emulator):
+    _, first = paid_order(course, emulator, "twice@example.com")
+    Order.objects.filter(pk=first.pk).update(expires_at=first.created_at)  # no reuse
+    _, second = paid_order(course, emulator, "twice@example.com")
+    events = [completed_event(emulator, first), completed_event(emulator, second)]
+    run_together(*[lambda e=e: post_event(e) for e in events])
+    assert Entitlement.objects.filter(status="active", email="twice@example.com").count() == 1
+    assert Order.objects.filter(status="paid").count() == 2
+    notes = OrderEvent.objects.filter(message__contains="already had access")
+    assert notes.count() == 1
+
+
+def test_refund_and_completion_at_once_end_refunded(course, emulator):
+    _, order = paid_order(course, emulator)
+    pi = emulator.sessions[order.stripe_session_id]["payment_intent"]
+    emulator.create_refund({"payment_intent": pi})
+    refund = next(e for e in emulator.events if e["type"] == "charge.refunded")
+    run_together(lambda: post_event(completed_event(emulator, order)), lambda: post_event(refund))
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    assert not Entitlement.objects.filter(status="active").exists()
