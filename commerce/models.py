@@ -268,3 +268,18 @@ class Entitlement(models.Model):
 
     def __str__(self):
         return f"{self.user or self.email} → {self.course_id} ({self.status})"
+
+
+class ClaimToken(models.Model):
+    """A single-use link, e-mailed to a guest buyer, that proves control of the address."""
+
+    email = models.EmailField(db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    def __str__(self):
+        return f"claim link for {self.email}"

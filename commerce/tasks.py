@@ -33,6 +33,10 @@ def send_receipt(order_id):
         }
         if items:
             context["course_url"] = settings.SITE_URL + items[0].course.url
+        if order.user_id is None:
+            from commerce.claims import make_claim_url
+
+            context["claim_url"] = make_claim_url(order.email)
         message = EmailMultiAlternatives(
             subject=f"Your receipt for order {order.public_id}",
             body=render_to_string("commerce/email/receipt.txt", context),

@@ -38,3 +38,36 @@ def lessons_are_never_cached(next_serve_page):
         return response
 
     return serve
+
+
+@hooks.register("before_serve_document")
+def gate_paid_documents(document, request):
+    """A document used in lessons is served to whoever may open one of those lessons."""
+    lessons = lessons_using(document)
+    if not lessons:
+        return None
+    user = request.user
+    for lesson in lessons:
+        course = lesson.course()
+        if course is not None and can_view_lesson(user, lesson, course):
+            return None
+    if not user.is_authenticated:
+        return _private(redirect_to_login(request.get_full_path()))
+    lesson = lessons[0]
+    response = TemplateResponse(
+        request, "commerce/locked.html", {"page": lesson, "course": lesson.course()}, status=403
+    )
+    return _private(response.render())
+
+
+def lessons_using(document):
+    from django.contrib.contenttypes.models import ContentType
+    from wagtail.models import Page, ReferenceIndex
+
+    page_type = ContentType.objects.get_for_model(Page)
+    ids = (
+        ReferenceIndex.get_references_to(document)
+        .filter(base_content_type=page_type)
+        .values_list("object_id", flat=True)
+    )
+    return list(LessonPage.objects.live().filter(pk__in=[int(i) for i in ids if i.isdigit()]))

@@ -166,6 +166,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
+# Public images from local storage (documents never: they are gated by Wagtail's serve view).
+SERVE_MEDIA = env_bool("SERVE_MEDIA", DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -221,6 +223,8 @@ STRIPE_TIMEOUT = env_int("STRIPE_TIMEOUT", 20)
 ORDER_TTL_MINUTES = env_int("ORDER_TTL_MINUTES", 60)
 PARTIAL_REFUND_REVOKES = env_bool("PARTIAL_REFUND_REVOKES", False)
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", "usd").lower()
+CLAIM_LINK_HOURS = env_int("CLAIM_LINK_HOURS", 72)
+FIND_PURCHASES_RATE = env("FIND_PURCHASES_RATE", "5/h")
 
 # Security: on by default when DEBUG is off.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)

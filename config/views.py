@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django.views.static import serve
 
 
 @never_cache
@@ -19,3 +21,13 @@ def healthz(request):
     return JsonResponse(
         {"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503
     )
+
+
+PUBLIC_MEDIA_PREFIXES = ("images/", "original_images/")
+
+
+def public_media(request, path):
+    """Serve public images only; documents go through Wagtail's gated view, never from here."""
+    if not path.startswith(PUBLIC_MEDIA_PREFIXES) or ".." in path:
+        raise Http404("Not a public file.")
+    return serve(request, path, document_root=settings.MEDIA_ROOT)

@@ -5,3 +5,11 @@ class LearnerConfig(AppConfig):
     """The buyer's world: my courses, progress, claiming guest purchases."""
 
     name = "learner"
+
+    def ready(self):
+        from allauth.account.signals import email_confirmed, user_logged_in
+
+        from learner import accounts
+
+        email_confirmed.connect(accounts.on_email_confirmed, dispatch_uid="learner-claim-email")
+        user_logged_in.connect(accounts.on_user_logged_in, dispatch_uid="learner-claim-login")

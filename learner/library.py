@@ -1,0 +1,66 @@
+"""The learner's library in a constant number of queries, however many courses they own."""
+
+from django.db.models import Q
+from django.utils import timezone
+
+from commerce.models import Entitlement, Order
+from courses.models import LessonPage
+from learner.models import CourseCompletion, LessonProgress
+
+
+def build(user):
+    now = timezone.now()
+    entitlements = list(
+        Entitlement.objects.filter(user=user, status=Entitlement.Status.ACTIVE)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .select_related("course", "course__cover_image")
+        .order_by("-granted_at")
+    )
+    courses = [e.course for e in entitlements if e.course.live]
+    lessons_by_course = {}
+    if courses:
+        condition = Q()
+        for course in courses:
+            condition |= Q(path__startswith=course.path)
+        for lesson in (
+            LessonPage.objects.live()
+            .filter(condition)
+            .filter(depth__gt=3)
+            .only("id", "title", "path", "url_path")
+            .order_by("path")
+        ):
+            for course in courses:
+                if lesson.path.startswith(course.path):
+                    lessons_by_course.setdefault(course.pk, []).append(lesson)
+    progress = {}
+    last_seen = {}
+    for row in LessonProgress.objects.filter(user=user).order_by("last_seen_at"):
+        progress[row.lesson_id] = row.status
+        last_seen[row.course_id] = row.lesson_id
+    completed = set(CourseCompletion.objects.filter(user=user).values_list("course_id", flat=True))
+    items = []
+    for entitlement in entitlements:
+        course = entitlement.course
+        if not course.live:
+            continue
+        lessons = lessons_by_course.get(course.pk, [])
+        done = sum(1 for lesson in lessons if progress.get(lesson.pk) == "completed")
+        resume = next((lesson for lesson in lessons if lesson.pk == last_seen.get(course.pk)), None)
+        upcoming = next(
+            (lesson for lesson in lessons if progress.get(lesson.pk) != "completed"), None
+        )
+        items.append(
+            {
+                "course": course,
+                "entitlement": entitlement,
+                "total": len(lessons),
+                "done": done,
+                "percent": round(100 * done / len(lessons)) if lessons else 0,
+                "resume": resume or upcoming or (lessons[0] if lessons else None),
+                "completed": course.pk in completed,
+            }
+        )
+    orders = list(
+        Order.objects.filter(user=user).prefetch_related("items").order_by("-created_at")[:50]
+    )
+    return {"library": items, "orders": orders}

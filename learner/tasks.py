@@ -1,0 +1,26 @@
+import logging
+
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django_q.tasks import async_task
+
+from commerce.claims import make_claim_url
+
+log = logging.getLogger(__name__)
+
+
+def enqueue_claim_email(email, base_url):
+    async_task("learner.tasks.send_claim_email", email, base_url, task_name="claim-email")
+
+
+def send_claim_email(email, base_url):
+    url = make_claim_url(email, base_url)
+    context = {"email": email, "claim_url": url}
+    message = EmailMultiAlternatives(
+        subject="Your course purchases",
+        body=render_to_string("learner/email/claim.txt", context),
+        to=[email],
+    )
+    message.attach_alternative(render_to_string("learner/email/claim.html", context), "text/html")
+    message.send()
+    log.info("claim link sent")

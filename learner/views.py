@@ -1,0 +1,130 @@
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from commerce import claims
+from commerce.access import can_view_lesson
+from commerce.models import Order
+from courses.models import LessonPage
+from learner import library, progress
+from learner.forms import FindPurchasesForm
+from learner.tasks import enqueue_claim_email
+
+log = logging.getLogger(__name__)
+
+
+@never_cache
+@login_required
+def my_courses(request):
+    return render(request, "learner/my_courses.html", library.build(request.user))
+
+
+@never_cache
+@login_required
+def order_detail(request, public_id):
+    order = get_object_or_404(
+        Order.objects.prefetch_related("items"), public_id=public_id[:40], user=request.user
+    )
+    return render(request, "learner/order_detail.html", {"order": order})
+
+
+@require_POST
+@login_required
+def complete_lesson(request, lesson_id):
+    lesson = LessonPage.objects.live().filter(pk=lesson_id).first()
+    if lesson is None:
+        raise Http404("No such lesson.")
+    course = lesson.course()
+    if course is None or not can_view_lesson(request.user, lesson, course):
+        return render(
+            request, "commerce/locked.html", {"page": lesson, "course": course}, status=403
+        )
+    progress.mark_complete(request.user, lesson, course)
+    following = course.lessons().filter(path__gt=lesson.path).first() if course else None
+    messages.success(request, f"“{lesson.title}” marked complete.")
+    return redirect(following.url if following else lesson.url)
+
+
+@never_cache
+def claim(request, token):
+    """A guest's e-mailed link: log in or sign up, then confirm to attach the purchases."""
+    try:
+        claim_token = claims.read_claim_token(token)
+    except claims.InvalidClaim as exc:
+        return render(
+            request,
+            "learner/claim.html",
+            {"error": str(exc), "form": FindPurchasesForm()},
+            status=400,
+        )
+    if not request.user.is_authenticated:
+        return render(
+            request,
+            "learner/claim.html",
+            {"email": claim_token.email, "next": request.get_full_path()},
+        )
+    if request.method == "POST":
+        try:
+            email = claims.redeem(token, request.user)
+        except claims.InvalidClaim as exc:
+            return render(request, "learner/claim.html", {"error": str(exc)}, status=400)
+        from learner.accounts import prove_email
+
+        prove_email(request.user, email)
+        count = claims.attach_guest_purchases(request.user, email, proof="e-mailed link")
+        messages.success(
+            request,
+            f"{count} purchase(s) bought with {email} are now in your library."
+            if count
+            else "Your library is up to date.",
+        )
+        return redirect("my_courses")
+    return render(request, "learner/claim.html", {"email": claim_token.email, "confirm": True})
+
+
+def _rate_limited(key, limit, period):
+    count = cache.get_or_set(key, 0, period)
+    if count >= limit:
+        return True
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, period)
+    return False
+
+
+def parse_rate(rate):
+    count, _, unit = rate.partition("/")
+    return int(count), {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(unit or "h", 3600)
+
+
+@never_cache
+def find_purchases(request):
+    """Sends the claim link again. Answers the same whether or not purchases exist."""
+    form = FindPurchasesForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"].strip().lower()
+        limit, period = parse_rate(settings.FIND_PURCHASES_RATE)
+        ip = request.META.get("REMOTE_ADDR", "")
+        if _rate_limited(f"find-purchases:ip:{ip}", limit, period) or _rate_limited(
+            f"find-purchases:email:{email}", limit, period
+        ):
+            return render(
+                request, "learner/find_purchases.html", {"form": form, "limited": True}, status=429
+            )
+        if claims.guest_purchases_exist(email):
+            enqueue_claim_email(email, request.build_absolute_uri("/")[:-1])
+        return render(request, "learner/find_purchases.html", {"sent": True, "email": email})
+    return render(
+        request,
+        "learner/find_purchases.html",
+        {"form": form},
+        status=400 if request.method == "POST" else 200,
+    )
