@@ -77,38 +77,32 @@ def verify(payload, header):
 # --- handlers ------------------------------------------------------------------------------
 
 
-def _session(event, row, hint=None):
+def _session(event, row, source, hint=None):
     return fulfilment.fulfil_checkout_session(
-        event["data"]["object"],
-        source=OrderEvent.Source.WEBHOOK,
-        event_id=row.event_id,
-        hint=hint,
+        event["data"]["object"], source=source, event_id=row.event_id, hint=hint
     )
 
 
-def _refund(event, row):
+def _refund(event, row, source):
     return fulfilment.apply_charge_refund(
-        event["data"]["object"], source=OrderEvent.Source.WEBHOOK, event_id=row.event_id
+        event["data"]["object"], source=source, event_id=row.event_id
     )
 
 
-def _dispute(event, row, closed):
+def _dispute(event, row, source, closed):
     return fulfilment.apply_dispute(
-        event["data"]["object"],
-        closed=closed,
-        source=OrderEvent.Source.WEBHOOK,
-        event_id=row.event_id,
+        event["data"]["object"], closed=closed, source=source, event_id=row.event_id
     )
 
 
 HANDLERS = {
     "checkout.session.completed": _session,
     "checkout.session.async_payment_succeeded": _session,
-    "checkout.session.async_payment_failed": lambda e, r: _session(e, r, hint="async_failed"),
+    "checkout.session.async_payment_failed": lambda e, r, s: _session(e, r, s, "async_failed"),
     "checkout.session.expired": _session,
     "charge.refunded": _refund,
-    "charge.dispute.created": lambda e, r: _dispute(e, r, closed=False),
-    "charge.dispute.closed": lambda e, r: _dispute(e, r, closed=True),
+    "charge.dispute.created": lambda e, r, s: _dispute(e, r, s, closed=False),
+    "charge.dispute.closed": lambda e, r, s: _dispute(e, r, s, closed=True),
 }
 
 
@@ -119,19 +113,19 @@ def _stripe_created(event):
     return None
 
 
-def process(event, *, force=False):
+def process(event, *, force=False, source=OrderEvent.Source.WEBHOOK):
     """Record and handle one verified event exactly once; returns the ledger status.
 
     Raises when handling fails (after recording the failure) so the caller answers non-2xx.
     """
     try:
-        return _process(event, force=force)
+        return _process(event, force=force, source=source)
     except Exception as exc:
         record_failure(event, exc)
         raise
 
 
-def _process(event, *, force):
+def _process(event, *, force, source):
     event_id = event["id"]
     with transaction.atomic():
         try:
@@ -161,7 +155,7 @@ def _process(event, *, force):
             row.status, row.error = StripeEvent.Status.IGNORED, f"unhandled type {row.type}"
         else:
             try:
-                order = handler(event, row)
+                order = handler(event, row, source)
                 row.status, row.error = StripeEvent.Status.PROCESSED, ""
             except fulfilment.Ignored as reason:
                 log.warning("stripe event %s (%s) ignored: %s", event_id, row.type, reason)

@@ -283,3 +283,22 @@ class ClaimToken(models.Model):
 
     def __str__(self):
         return f"claim link for {self.email}"
+
+
+class ReconciliationRun(models.Model):
+    """One pass of reconciliation with Stripe: what it looked at and what it fixed."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    since = models.DateTimeField()
+    dry_run = models.BooleanField(default=False)
+    ok = models.BooleanField(default=False)
+    summary = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+    triggered_by = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"reconciliation {self.started_at:%Y-%m-%d %H:%M} ({'ok' if self.ok else 'failed'})"

@@ -50,3 +50,30 @@ def send_receipt(order_id):
         order.save(update_fields=["receipt_sent_at", "updated_at"])
     log.info("receipt sent for order %s", order.public_id)
     return "sent"
+
+
+# Scheduled jobs (see setup_schedules). Thin: the work lives in commerce.operations.
+
+
+def expire_pending_orders_job():
+    from commerce.operations import expire_pending_orders
+
+    return expire_pending_orders()
+
+
+def reconcile_job():
+    from commerce.operations import reconcile
+
+    return reconcile(triggered_by="schedule").summary
+
+
+def retry_failed_events_job():
+    from commerce.operations import retry_failed_events
+
+    return retry_failed_events()
+
+
+def send_missing_receipts_job():
+    from commerce.operations import send_missing_receipts
+
+    return send_missing_receipts()

@@ -1,0 +1,308 @@
+"""What keeps the system consistent with Stripe, and what operators do by hand.
+
+Every function here is idempotent and safe to run in several workers at once: the real work
+goes through fulfilment (row locks) and the ledger (unique event ids).
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from wagtail.log_actions import log as audit_log
+
+from commerce import fulfilment, gateway, ledger
+from commerce.models import (
+    Entitlement,
+    Order,
+    OrderEvent,
+    ReconciliationRun,
+    StripeEvent,
+    normalise_email,
+)
+
+log = logging.getLogger(__name__)
+
+HANDLED_TYPES = sorted(ledger.HANDLERS)
+
+
+# --- expiry --------------------------------------------------------------------------------
+
+
+def expire_pending_orders(*, now=None, dry_run=False, source=OrderEvent.Source.SYSTEM):
+    """Close pending orders past their TTL, at Stripe first, so nobody pays a dead order.
+
+    Stripe refuses to expire a session that was completed meanwhile: then the session is
+    fulfilled instead, so a late payment is never lost.
+    """
+    now = now or timezone.now()
+    due = list(
+        Order.objects.filter(status=Order.Status.PENDING, expires_at__lte=now).values_list(
+            "pk", "public_id", "stripe_session_id"
+        )
+    )
+    result = {"due": len(due), "expired": 0, "fulfilled": 0, "errors": 0}
+    if dry_run:
+        return result
+    for pk, public_id, session_id in due:
+        try:
+            if not session_id:
+                _expire_without_session(pk, source)
+                result["expired"] += 1
+                continue
+            try:
+                session = gateway.expire_checkout_session(
+                    session_id, idempotency_key=f"expire-{public_id}"
+                )
+            except gateway.GatewayError as exc:
+                if exc.retryable:
+                    raise
+                session = gateway.retrieve_checkout_session(session_id)
+            order = fulfilment.fulfil_checkout_session(session, source=source)
+            result["fulfilled" if order.paid_at else "expired"] += 1
+        except (gateway.GatewayError, fulfilment.Ignored) as exc:
+            result["errors"] += 1
+            log.warning("could not expire order %s: %s", public_id, exc)
+    log.info("expire_pending_orders: %s", result)
+    return result
+
+
+def _expire_without_session(pk, source):
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=pk)
+        if order.status != Order.Status.PENDING or order.stripe_session_id:
+            return
+        order.expired_at = timezone.now()
+        fulfilment._settle(order, ["expired: no checkout session was ever opened"], source=source)
+
+
+# --- reconciliation ------------------------------------------------------------------------
+
+
+def reconcile(*, since=None, dry_run=False, triggered_by="schedule"):
+    """Make our state match Stripe's for recent orders and events; report what changed."""
+    since = since or timezone.now() - timedelta(days=settings.RECONCILE_DAYS)
+    run = ReconciliationRun.objects.create(
+        since=since, dry_run=dry_run, triggered_by=triggered_by[:100]
+    )
+    summary = {
+        "sessions_checked": 0,
+        "orders_fixed": 0,
+        "events_seen": 0,
+        "events_recovered": 0,
+        "fixed": [],
+    }
+    source = OrderEvent.Source.RECONCILIATION
+    try:
+        open_orders = Order.objects.filter(
+            status__in=[Order.Status.PENDING, Order.Status.PROCESSING],
+            created_at__gte=since,
+        ).exclude(stripe_session_id=None)
+        for order in open_orders.iterator():
+            session = gateway.retrieve_checkout_session(order.stripe_session_id)
+            summary["sessions_checked"] += 1
+            if dry_run:
+                if _session_would_change(order, session):
+                    summary["orders_fixed"] += 1
+                    summary["fixed"].append(order.public_id)
+                continue
+            before = order.status
+            try:
+                after = fulfilment.fulfil_checkout_session(session, source=source).status
+            except fulfilment.Ignored as reason:
+                log.warning("reconcile: order %s: %s", order.public_id, reason)
+                continue
+            if after != before:
+                summary["orders_fixed"] += 1
+                summary["fixed"].append(f"{order.public_id}: {before} -> {after}")
+        for event in _events_since(since):
+            summary["events_seen"] += 1
+            known = StripeEvent.objects.filter(
+                event_id=event["id"],
+                status__in=[StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED],
+            ).exists()
+            if known:
+                continue
+            summary["events_recovered"] += 1
+            summary["fixed"].append(f"event {event['id']} ({event['type']})")
+            if not dry_run:
+                ledger.process(event, source=source)
+        run.ok = True
+    except Exception as exc:
+        run.error = f"{exc.__class__.__name__}: {exc}"[:2000]
+        log.exception("reconciliation failed")
+        raise
+    finally:
+        summary["fixed"] = summary["fixed"][:200]
+        run.summary = summary
+        run.finished_at = timezone.now()
+        run.save()
+    log.info(
+        "reconcile since %s: %s",
+        since.isoformat(),
+        {k: v for k, v in summary.items() if k != "fixed"},
+    )
+    return run
+
+
+def _session_would_change(order, session):
+    paid = session.get("status") == "complete" and session.get("payment_status") in (
+        fulfilment.PAID_STATUSES
+    )
+    return paid or session.get("status") == "expired"
+
+
+def _events_since(since):
+    """Every handled event Stripe still holds since ``since``, oldest first."""
+    params = {"types": HANDLED_TYPES, "created": {"gte": int(since.timestamp())}, "limit": 100}
+    collected = []
+    while True:
+        page = gateway.list_events(**params)
+        data = page.get("data") or []
+        collected.extend(data)
+        if not page.get("has_more") or not data:
+            break
+        params["starting_after"] = data[-1]["id"]
+    return reversed(collected)
+
+
+def last_successful_reconciliation():
+    return ReconciliationRun.objects.filter(ok=True, dry_run=False).first()
+
+
+# --- the ledger's failures -------------------------------------------------------------------
+
+
+def retry_failed_events(*, now=None, limit=100):
+    """Reprocess failed ledger rows whose backoff has elapsed; dead after MAX_ATTEMPTS."""
+    now = now or timezone.now()
+    due = (
+        StripeEvent.objects.filter(status=StripeEvent.Status.FAILED)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("received_at")[:limit]
+    )
+    result = {"retried": 0, "processed": 0, "failed": 0}
+    for row in due:
+        result["retried"] += 1
+        try:
+            ledger.process(row.payload)
+            result["processed"] += 1
+        except Exception:  # noqa: BLE001 - recorded on the row by the ledger
+            result["failed"] += 1
+    log.info("retry_failed_events: %s", result)
+    return result
+
+
+def replay_event(event_id, *, actor=None, source=OrderEvent.Source.ADMIN):
+    """Run a stored event through processing again (a failed, dead or suspicious one)."""
+    row = StripeEvent.objects.get(event_id=event_id)
+    status = ledger.process(row.payload, force=True, source=source)
+    audit_log(
+        instance=row,
+        action="commerce.replay",
+        user=actor,
+        data={"event_id": event_id, "result": status},
+    )
+    return status
+
+
+# --- receipts --------------------------------------------------------------------------------
+
+
+def send_missing_receipts(*, older_than_minutes=10):
+    """A paid order whose receipt task was lost gets it now (send_receipt is idempotent)."""
+    from commerce.tasks import enqueue_receipt
+
+    cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
+    ids = list(
+        Order.objects.filter(
+            paid_at__isnull=False,
+            paid_at__lte=cutoff,
+            receipt_sent_at__isnull=True,
+            status__in=[Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED],
+        ).values_list("pk", flat=True)[:200]
+    )
+    for pk in ids:
+        enqueue_receipt(pk)
+    return {"enqueued": len(ids)}
+
+
+# --- manual access ---------------------------------------------------------------------------
+
+
+class AccessError(Exception):
+    pass
+
+
+def _owner_filter(user, email):
+    if user is not None:
+        return Q(user=user)
+    return Q(user__isnull=True, email=normalise_email(email))
+
+
+def grant_access(
+    *, course, reason, user=None, email=None, actor=None, expires_at=None, via="admin"
+):
+    """An operator's grant: audited with who, when and why."""
+    if not (reason or "").strip():
+        raise AccessError("A reason is required.")
+    if user is None and not email:
+        raise AccessError("Name a user or an e-mail address.")
+    with transaction.atomic():
+        existing = (
+            Entitlement.objects.select_for_update()
+            .filter(_owner_filter(user, email), course=course, status=Entitlement.Status.ACTIVE)
+            .first()
+        )
+        if existing:
+            return existing, False
+        entitlement = Entitlement.objects.create(
+            course=course,
+            user=user,
+            email=normalise_email(email or user.email),
+            source=Entitlement.Source.ADMIN,
+            reason=reason.strip(),
+            granted_by=actor,
+            expires_at=expires_at,
+        )
+        audit_log(
+            instance=entitlement,
+            action="commerce.grant",
+            user=actor,
+            data={"reason": reason.strip(), "via": via, "course": course.pk},
+        )
+    log.info(
+        "access granted to %s for course %s via %s", entitlement.user_id or "guest", course.pk, via
+    )
+    return entitlement, True
+
+
+def revoke_access(*, course, reason, user=None, email=None, actor=None, via="admin"):
+    if not (reason or "").strip():
+        raise AccessError("A reason is required.")
+    if user is None and not email:
+        raise AccessError("Name a user or an e-mail address.")
+    revoked = []
+    with transaction.atomic():
+        for entitlement in Entitlement.objects.select_for_update().filter(
+            _owner_filter(user, email),
+            course=course,
+            status__in=[Entitlement.Status.ACTIVE, Entitlement.Status.SUSPENDED],
+        ):
+            entitlement.status = Entitlement.Status.REVOKED
+            entitlement.reason = reason.strip()
+            entitlement.revoked_at = timezone.now()
+            entitlement.save(update_fields=["status", "reason", "revoked_at", "updated_at"])
+            audit_log(
+                instance=entitlement,
+                action="commerce.revoke",
+                user=actor,
+                data={"reason": reason.strip(), "via": via, "course": course.pk},
+            )
+            revoked.append(entitlement)
+    log.info(
+        "access revoked (%s entitlement(s)) for course %s via %s", len(revoked), course.pk, via
+    )
+    return revoked
