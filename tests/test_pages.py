@@ -144,3 +144,83 @@ def test_healthz_answers_ok(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["checks"]["database"] == "ok"
+
+
+class EditorAuthoringTests(WagtailPageTestCase):
+    """An editor creates and publishes a course tree through the admin's own forms."""
+
+    def setUp(self):
+        from tests.conftest import publish
+
+        self.login()
+        root = Page.get_first_root_node()
+        self.home = publish(root, HomePage(title="Home", slug="home-admin"))
+        self.catalog = publish(self.home, CourseIndexPage(title="Courses", slug="courses"))
+
+    def test_an_editor_creates_a_course_module_and_lessons_in_the_admin(self):
+        from wagtail.test.utils.form_data import (
+            inline_formset,
+            nested_form_data,
+            rich_text,
+            streamfield,
+        )
+
+        self.assertCanCreate(
+            self.catalog,
+            CoursePage,
+            nested_form_data(
+                {
+                    "title": "Authoring 101",
+                    "slug": "authoring-101",
+                    "summary": "Write courses.",
+                    "level": "beginner",
+                    "estimated_hours": 2,
+                    "price_amount": 1900,
+                    "price_currency": "usd",
+                    "outcomes": streamfield([("outcome", "Publish a course")]),
+                    "description": streamfield([]),
+                    "comments": inline_formset([]),
+                }
+            ),
+        )
+        course = CoursePage.objects.get(slug="authoring-101")
+        self.assertCanCreate(
+            course,
+            ModulePage,
+            nested_form_data(
+                {
+                    "title": "Basics",
+                    "slug": "basics",
+                    "intro": rich_text("<p>Start</p>"),
+                    "comments": inline_formset([]),
+                }
+            ),
+        )
+        module = ModulePage.objects.get(slug="basics")
+        for slug, preview in (("free-one", True), ("paid-one", False)):
+            data = {
+                "title": slug,
+                "slug": slug,
+                "summary": "s",
+                "estimated_minutes": 5,
+                "body": streamfield([("text", rich_text("<p>Hello</p>"))]),
+                "comments": inline_formset([]),
+            }
+            if preview:
+                data["is_free_preview"] = "on"
+            self.assertCanCreate(module, LessonPage, nested_form_data(data))
+        self.assertEqual(course.lessons().count(), 2)
+        self.assertTrue(LessonPage.objects.get(slug="free-one").is_free_preview)
+
+    def test_an_editor_previews_and_publishes_a_course(self):
+        from django.urls import reverse
+
+        course = CoursePage(title="Draft course", slug="draft-course", summary="s", live=False)
+        self.catalog.add_child(instance=course)
+        course.save_revision()
+        preview = self.client.get(reverse("wagtailadmin_pages:view_draft", args=[course.pk]))
+        self.assertEqual(preview.status_code, 200)
+        self.assertContains(preview, "Draft course")
+        course.get_latest_revision().publish()
+        course.refresh_from_db()
+        self.assertTrue(course.live)
