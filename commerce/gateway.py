@@ -1,6 +1,7 @@
 """Every call to Stripe goes through here: one client, timeouts, idempotency keys, and
 Stripe's errors turned into one exception the callers can act on."""
 
+import json
 import logging
 
 import stripe
@@ -40,9 +41,14 @@ def client():
     )
 
 
+def _plain(obj):
+    """A JSON-safe dict, as Stripe sent it (the SDK turns decimal strings into Decimal)."""
+    return json.loads(json.dumps(obj.to_dict(), default=str))
+
+
 def _call(description, fn, *args, **kwargs):
     try:
-        return fn(*args, **kwargs).to_dict()
+        return _plain(fn(*args, **kwargs))
     except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
         log.warning("stripe %s: temporary failure: %s", description, exc.user_message or exc)
         raise GatewayError(f"Stripe is unreachable ({description}).", retryable=True) from exc

@@ -70,6 +70,7 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("reconcile_order", "Can run reconciliation with Stripe")]
         indexes = [
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["email"]),
@@ -205,6 +206,7 @@ class StripeEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+        permissions = [("replay_stripeevent", "Can replay Stripe events")]
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
 
     def __str__(self):
@@ -265,6 +267,7 @@ class Entitlement(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["email", "status"])]
+        permissions = [("grant_entitlement", "Can grant and revoke access")]
 
     def __str__(self):
         return f"{self.user or self.email} → {self.course_id} ({self.status})"

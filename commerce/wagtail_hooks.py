@@ -71,3 +71,79 @@ def lessons_using(document):
         .values_list("object_id", flat=True)
     )
     return list(LessonPage.objects.live().filter(pk__in=[int(i) for i in ids if i.isdigit()]))
+
+
+# --- admin ---------------------------------------------------------------------------------
+
+
+@hooks.register("register_admin_viewset")
+def register_commerce_viewsets():
+    from commerce.viewsets import CommerceGroup, register_policies
+
+    register_policies()
+    return CommerceGroup()
+
+
+@hooks.register("register_admin_urls")
+def register_commerce_admin_urls():
+    from django.urls import path
+
+    from commerce import admin_views
+
+    return [
+        path(
+            "commerce/grant/", admin_views.GrantAccessView.as_view(), name="commerce_grant_access"
+        ),
+        path(
+            "commerce/entitlements/<int:pk>/revoke/",
+            admin_views.RevokeAccessView.as_view(),
+            name="commerce_revoke_access",
+        ),
+        path(
+            "commerce/stripe-events/<int:pk>/replay/",
+            admin_views.ReplayEventView.as_view(),
+            name="commerce_replay_event",
+        ),
+        path("commerce/reconcile/", admin_views.ReconcileView.as_view(), name="commerce_reconcile"),
+        path("reports/sales/", admin_views.SalesReportView.as_view(), name="commerce_sales"),
+    ]
+
+
+@hooks.register("register_reports_menu_item")
+def register_sales_report():
+    from django.urls import reverse
+    from wagtail.admin.menu import MenuItem
+
+    class SalesMenuItem(MenuItem):
+        def is_shown(self, request):
+            return request.user.has_perm("commerce.view_order")
+
+    return SalesMenuItem("Sales", reverse("commerce_sales"), icon_name="doc-full", order=700)
+
+
+@hooks.register("register_reports_menu_item")
+def register_reconcile_item():
+    from django.urls import reverse
+    from wagtail.admin.menu import MenuItem
+
+    class ReconcileMenuItem(MenuItem):
+        def is_shown(self, request):
+            return request.user.has_perm("commerce.reconcile_order")
+
+    return ReconcileMenuItem(
+        "Reconcile with Stripe", reverse("commerce_reconcile"), icon_name="rotate", order=710
+    )
+
+
+@hooks.register("register_log_actions")
+def register_commerce_log_actions(actions):
+    actions.register_action("commerce.grant", "Grant access", "Access granted")
+    actions.register_action("commerce.revoke", "Revoke access", "Access revoked")
+    actions.register_action("commerce.replay", "Replay Stripe event", "Stripe event replayed")
+
+
+@hooks.register("register_permissions")
+def register_commerce_permissions():
+    from django.contrib.auth.models import Permission
+
+    return Permission.objects.filter(content_type__app_label="commerce")

@@ -6,21 +6,40 @@ from django.views.decorators.http import require_GET
 from django.views.static import serve
 
 
+def _check_database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return "ok"
+
+
+def _check_broker():
+    """django-q2's broker: Redis when configured, else the ORM (the database above)."""
+    from django_q.brokers import get_broker
+
+    broker = get_broker()
+    if not broker.ping():
+        return "error: broker did not answer"
+    return "ok"
+
+
 @never_cache
 @require_GET
 def healthz(request):
-    """Liveness for load balancers: answers 503 when the database does not."""
+    """For load balancers and operators: 503 when the database or the task broker is down."""
     checks = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        checks["database"] = f"error: {exc.__class__.__name__}"
+    for name, check in (("database", _check_database), ("broker", _check_broker)):
+        try:
+            checks[name] = check()
+        except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
+            checks[name] = f"error: {exc.__class__.__name__}"
     healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503
-    )
+    body = {"status": "ok" if healthy else "error", "checks": checks}
+    if checks["database"] == "ok":
+        from commerce.operations import last_successful_reconciliation
+
+        run = last_successful_reconciliation()
+        body["last_reconciliation"] = run.finished_at.isoformat() if run else None
+    return JsonResponse(body, status=200 if healthy else 503)
 
 
 PUBLIC_MEDIA_PREFIXES = ("images/", "original_images/")

@@ -1,0 +1,228 @@
+"""Wagtail admin for money: read-only listings, audited actions. Editors see none of it
+unless an administrator gives their group the commerce view permissions."""
+
+import django_filters
+from django.urls import reverse
+from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
+from wagtail.admin.ui.tables import Column, DateColumn
+from wagtail.admin.views.generic import IndexView, InspectView
+from wagtail.admin.viewsets.base import ViewSetGroup
+from wagtail.admin.viewsets.model import ModelViewSet
+from wagtail.admin.widgets.button import HeaderButton
+from wagtail.permission_policies import ModelPermissionPolicy
+
+from commerce.models import Entitlement, Order, ReconciliationRun, StripeEvent
+from courses.models import CoursePage, format_money
+
+
+class ReadOnlyPolicy(ModelPermissionPolicy):
+    """Money rows change only through fulfilment and audited actions, never by form."""
+
+    def user_has_permission(self, user, action):
+        if action in ("add", "change", "delete", "copy"):
+            return False
+        return super().user_has_permission(user, action)
+
+    def user_has_any_permission(self, user, actions):
+        return any(self.user_has_permission(user, action) for action in actions)
+
+
+class ReadOnlyViewSet(ModelViewSet):
+    """Listing, filters, export and inspect; the policy refuses add, edit and delete."""
+
+    exclude_form_fields = []
+    copy_view_enabled = False
+    inspect_view_enabled = True
+    add_to_admin_menu = False
+
+
+class MoneyColumn(Column):
+    def get_value(self, instance):
+        amount = getattr(instance, self.accessor)
+        return format_money(amount, instance.currency) if amount is not None else "—"
+
+
+class OrderFilterSet(WagtailFilterSet):
+    course = django_filters.ModelChoiceFilter(
+        field_name="items__course", queryset=CoursePage.objects.all(), label="Course"
+    )
+    created_at = django_filters.DateFromToRangeFilter(label="Created", widget=DateRangePickerWidget)
+    email = django_filters.CharFilter(field_name="email", lookup_expr="icontains")
+
+    class Meta:
+        model = Order
+        fields = ["status", "currency"]
+
+
+class OrderInspectView(InspectView):
+    template_name = "commerce/admin/order_inspect.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        order = self.object
+        context["items"] = order.items.select_related("entitlement")
+        context["timeline"] = order.events.select_related("actor")
+        context["ledger"] = order.stripe_events.all()
+        context["refunds"] = order.refunds.all()
+        context["disputes"] = order.disputes.all()
+        context["money"] = {
+            "subtotal": format_money(order.amount_subtotal, order.currency),
+            "total": format_money(order.amount_total, order.currency)
+            if order.amount_total is not None
+            else "—",
+            "discount": format_money(order.amount_discount, order.currency),
+            "refunded": format_money(order.amount_refunded, order.currency),
+        }
+        return context
+
+
+class OrderViewSet(ReadOnlyViewSet):
+    model = Order
+    icon = "list-ul"
+    menu_label = "Orders"
+    url_prefix = "commerce/orders"
+    list_display = [
+        "public_id",
+        "email",
+        "status",
+        MoneyColumn("amount_subtotal", label="Price"),
+        MoneyColumn("amount_total", label="Paid"),
+        DateColumn("created_at", label="Created"),
+    ]
+    filterset_class = OrderFilterSet
+    search_fields = ["public_id", "email", "stripe_session_id", "stripe_payment_intent_id"]
+    search_backend_name = None
+    list_export = [
+        "public_id",
+        "email",
+        "status",
+        "currency",
+        "amount_subtotal",
+        "amount_discount",
+        "amount_total",
+        "amount_refunded",
+        "created_at",
+        "paid_at",
+        "stripe_session_id",
+        "stripe_payment_intent_id",
+    ]
+    export_filename = "orders"
+    inspect_view_enabled = True
+    inspect_view_class = OrderInspectView
+    copy_view_enabled = False
+
+
+class EntitlementIndexView(IndexView):
+    @property
+    def header_buttons(self):
+        buttons = list(super().header_buttons)
+        if self.request.user.has_perm("commerce.grant_entitlement"):
+            buttons.append(
+                HeaderButton("Grant access", url=reverse("commerce_grant_access"), icon_name="plus")
+            )
+        return buttons
+
+
+class EntitlementInspectView(InspectView):
+    template_name = "commerce/admin/entitlement_inspect.html"
+
+
+class EntitlementViewSet(ReadOnlyViewSet):
+    model = Entitlement
+    icon = "key"
+    menu_label = "Entitlements"
+    url_prefix = "commerce/entitlements"
+    index_view_class = EntitlementIndexView
+    list_display = [
+        "email",
+        "user",
+        "course",
+        "status",
+        "source",
+        "reason",
+        DateColumn("granted_at", label="Granted"),
+        DateColumn("expires_at", label="Expires"),
+    ]
+    list_filter = ["status", "source", "course"]
+    search_fields = ["email", "reason"]
+    search_backend_name = None
+    list_export = [
+        "email",
+        "user_id",
+        "course_id",
+        "status",
+        "source",
+        "reason",
+        "granted_at",
+        "revoked_at",
+        "expires_at",
+    ]
+    export_filename = "entitlements"
+    inspect_view_enabled = True
+    inspect_view_class = EntitlementInspectView
+    copy_view_enabled = False
+
+
+class StripeEventInspectView(InspectView):
+    template_name = "commerce/admin/stripe_event_inspect.html"
+
+    def get_context_data(self, **kwargs):
+        import json
+
+        context = super().get_context_data(**kwargs)
+        context["payload"] = json.dumps(self.object.payload, indent=2, sort_keys=True)
+        context["can_replay"] = self.request.user.has_perm("commerce.replay_stripeevent")
+        return context
+
+
+class StripeEventViewSet(ReadOnlyViewSet):
+    model = StripeEvent
+    icon = "resubmit"
+    menu_label = "Stripe events"
+    url_prefix = "commerce/stripe-events"
+    list_display = [
+        "event_id",
+        "type",
+        "status",
+        "attempts",
+        "error",
+        DateColumn("received_at", label="Received"),
+    ]
+    list_filter = ["status", "type", "livemode"]
+    search_fields = ["event_id", "error"]
+    search_backend_name = None
+    inspect_view_enabled = True
+    inspect_view_class = StripeEventInspectView
+    copy_view_enabled = False
+
+
+class ReconciliationRunViewSet(ReadOnlyViewSet):
+    model = ReconciliationRun
+    icon = "rotate"
+    menu_label = "Reconciliation runs"
+    url_prefix = "commerce/reconciliation-runs"
+    list_display = [
+        DateColumn("started_at", label="Started"),
+        "triggered_by",
+        "dry_run",
+        "ok",
+        "summary",
+        "error",
+    ]
+    list_filter = ["ok", "dry_run"]
+    inspect_view_enabled = True
+    copy_view_enabled = False
+
+
+def register_policies():
+    from wagtail.permissions import register_permission_policy
+
+    for model in (Order, Entitlement, StripeEvent, ReconciliationRun):
+        register_permission_policy(model, ReadOnlyPolicy(model))
+
+
+class CommerceGroup(ViewSetGroup):
+    menu_label = "Commerce"
+    menu_icon = "tag"
+    menu_order = 250
+    items = (OrderViewSet, EntitlementViewSet, StripeEventViewSet, ReconciliationRunViewSet)
