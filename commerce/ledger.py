@@ -32,6 +32,10 @@ def webhook_secrets():
     return [s.strip() for s in (settings.STRIPE_WEBHOOK_SECRET or "").split(",") if s.strip()]
 
 
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def verify(payload, header):
     """Return the event if the signature is valid under any configured secret, else raise.
 
@@ -57,7 +61,7 @@ def verify(payload, header):
     else:
         raise InvalidEvent("no valid v1 signature for this payload")
     try:
-        event = json.loads(payload)
+        event = json.loads(payload, parse_constant=_reject_constant)
     except ValueError as exc:
         raise InvalidEvent("payload is not JSON") from exc
     if not (
@@ -106,6 +110,46 @@ HANDLERS = {
 }
 
 
+def _malformed(event):
+    """Why a signed event's object cannot be one of the types we handle, or ''."""
+    obj = event["data"]["object"]
+    kind = event["type"].split(".")[0]
+    if not isinstance(obj.get("id"), str):
+        return "object has no id"
+    if kind == "checkout":
+        if not isinstance(obj.get("metadata") or {}, dict):
+            return "metadata is not an object"
+        for key in ("client_reference_id", "status", "payment_status", "currency"):
+            if obj.get(key) is not None and not isinstance(obj[key], str):
+                return f"{key} is not a string"
+        for key in ("amount_total", "amount_subtotal"):
+            if obj.get(key) is not None and not isinstance(obj[key], int):
+                return f"{key} is not an integer"
+        if not isinstance(obj.get("total_details") or {}, dict):
+            return "total_details is not an object"
+    if kind == "charge":
+        if event["type"] == "charge.refunded":
+            if not isinstance(obj.get("amount_refunded") or 0, int):
+                return "amount_refunded is not an integer"
+            refunds = obj.get("refunds") or {}
+            if not isinstance(refunds, dict) or not isinstance(refunds.get("data") or [], list):
+                return "refunds is not a list object"
+            if any(
+                not isinstance(r, dict)
+                or not isinstance(r.get("id"), str)
+                or not isinstance(r.get("amount") or 0, int)
+                for r in refunds.get("data") or []
+            ):
+                return "a refund is malformed"
+        elif not isinstance(obj.get("status") or "", str):
+            return "status is not a string"
+        for key in ("payment_intent", "charge"):
+            value = obj.get(key)
+            if value is not None and not isinstance(value, str | dict):
+                return f"{key} is not an id"
+    return ""
+
+
 def _stripe_created(event):
     created = event.get("created")
     if isinstance(created, int):
@@ -150,7 +194,11 @@ def _process(event, *, force, source):
 
         handler = HANDLERS.get(row.type)
         order = None
-        if handler is None:
+        problem = _malformed(event) if handler else ""
+        if problem:
+            log.warning("stripe event %s (%s) ignored: malformed: %s", event_id, row.type, problem)
+            row.status, row.error = StripeEvent.Status.IGNORED, f"malformed: {problem}"
+        elif handler is None:
             log.info("stripe event %s: unhandled type %s, ignored", event_id, row.type)
             row.status, row.error = StripeEvent.Status.IGNORED, f"unhandled type {row.type}"
         else:

@@ -1,0 +1,217 @@
+"""Property-based fuzzing of every endpoint that takes input: never a 500, never a change
+without a valid signature or a valid form."""
+
+import json
+from urllib.parse import quote
+
+import pytest
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from commerce.models import Entitlement, Order, StripeEvent
+from learner.models import LessonProgress
+from tests.stripe_helpers import post_event, sign
+
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+HANDLED = [
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+    "other.type",
+]
+
+
+def nothing_changed():
+    return (StripeEvent.objects.count(), Order.objects.count(), Entitlement.objects.count()) == (
+        0,
+        0,
+        0,
+    )
+
+
+@FUZZ
+@given(body=st.binary(max_size=4096), header=st.text(max_size=300))
+def test_unsigned_bodies_and_headers_are_refused_with_400(db, body, header):
+    client = Client()
+    response = client.generic(
+        "POST",
+        "/webhooks/stripe/",
+        body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header.encode("utf-8", "ignore").decode("latin-1"),
+    )
+    assert response.status_code == 400
+    assert nothing_changed()
+
+
+@FUZZ
+@given(
+    content_type=st.sampled_from(
+        ["application/json", "text/plain", "application/x-www-form-urlencoded", ""]
+    ),
+    body=st.text(max_size=2000),
+)
+def test_content_types_and_encodings_never_break_the_webhook(db, content_type, body):
+    response = Client().generic(
+        "POST",
+        "/webhooks/stripe/",
+        body.encode("utf-16"),
+        content_type=content_type,
+        HTTP_STRIPE_SIGNATURE=sign(body),
+    )
+    assert response.status_code == 400
+    assert nothing_changed()
+
+
+@FUZZ
+@given(type_=st.sampled_from(HANDLED), obj=json_values, event_id=st.text(min_size=1, max_size=40))
+def test_signed_events_of_any_shape_never_500(db, type_, obj, event_id):
+    event = {
+        "id": event_id,
+        "object": "event",
+        "type": type_,
+        "livemode": False,
+        "data": {"object": obj if isinstance(obj, dict) else {"value": obj}},
+    }
+    response = post_event(event)
+    assert response.status_code in (200, 400)
+    assert Order.objects.count() == 0 and Entitlement.objects.count() == 0
+    assert not StripeEvent.objects.filter(status__in=["received", "failed"]).exists()
+
+
+@FUZZ
+@given(
+    obj=st.fixed_dictionaries(
+        {
+            "id": st.text(max_size=10),
+            "metadata": json_values,
+            "client_reference_id": json_values,
+            "status": json_values,
+            "payment_status": json_values,
+            "amount_total": json_values,
+            "currency": json_values,
+            "total_details": json_values,
+            "payment_intent": json_values,
+            "refunds": json_values,
+            "amount_refunded": json_values,
+            "charge": json_values,
+        }
+    ),
+    type_=st.sampled_from(HANDLED[:-1]),
+)
+def test_signed_stripe_shaped_events_with_wrong_types_never_500(db, obj, type_):
+    response = post_event(
+        {"id": "evt_fuzz", "type": type_, "livemode": False, "data": {"object": obj}}
+    )
+    assert response.status_code in (200, 400)
+    assert not StripeEvent.objects.filter(status__in=["received", "failed"]).exists()
+    StripeEvent.objects.all().delete()
+
+
+def test_a_huge_payload_is_refused(db):
+    body = json.dumps({"id": "evt_big", "type": "x", "data": {"object": {"pad": "x" * 3_000_000}}})
+    assert post_event(body).status_code == 400
+    assert nothing_changed()
+
+
+def test_an_empty_payload_is_refused(db):
+    assert post_event("").status_code == 400
+    assert nothing_changed()
+
+
+@FUZZ
+@given(
+    email=st.text(max_size=300),
+    extra=st.dictionaries(st.text(max_size=10), st.text(max_size=50), max_size=3),
+)
+def test_the_checkout_form_never_500s_or_orders_without_a_valid_address(course, email, extra):
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    response = Client().post(f"/checkout/{course.pk}/", {**extra, "email": email})
+    assert response.status_code in (303, 400, 503)
+    try:
+        validate_email(email.strip())
+        valid = len(email.strip()) <= 254
+    except ValidationError:
+        valid = False
+    if not valid:
+        assert response.status_code == 400
+
+
+@FUZZ
+@given(course_id=st.integers(min_value=-(2**63), max_value=2**63 - 1))
+def test_checkout_of_any_course_id_never_500s(db, course_id):
+    path = f"/checkout/{course_id}/"
+    response = Client().post(path, {"email": "a@example.com"})
+    assert response.status_code in (404, 303, 400, 503)
+    assert Order.objects.count() == 0
+
+
+@FUZZ
+@given(value=st.text(max_size=400))
+def test_the_success_page_never_500s(db, value):
+    response = Client().get("/checkout/success/", {"session_id": value})
+    assert response.status_code in (400, 404)
+
+
+@FUZZ
+@given(value=st.text(min_size=1, max_size=200))
+def test_order_status_and_cancel_never_500(db, value):
+    client = Client()
+    assert client.get(f"/checkout/orders/{quote(value, safe='')}/status/").status_code == 404
+    assert client.get("/checkout/cancel/", {"order": value}).status_code == 200
+
+
+@FUZZ
+@given(token=st.text(min_size=1, max_size=300))
+def test_claim_links_of_any_shape_are_refused(db, token):
+    response = Client().get(f"/claim/{quote(token, safe='')}/")
+    assert response.status_code in (400, 404)
+
+
+@FUZZ
+@given(email=st.text(max_size=300))
+def test_find_my_purchases_never_500s(db, email):
+    from django.core.cache import cache
+
+    cache.clear()
+    response = Client().post("/claim/find/", {"email": email})
+    assert response.status_code in (200, 400, 429)
+
+
+@FUZZ
+@given(lesson_id=st.integers(min_value=0, max_value=2**63 - 1))
+def test_completing_any_lesson_id_never_500s(course, django_user_model, lesson_id):
+    user, _ = django_user_model.objects.get_or_create(username="fuzz", email="f@example.com")
+    client = Client()
+    client.force_login(user)
+    response = client.post(f"/learn/lessons/{lesson_id}/complete/")
+    assert response.status_code in (302, 403, 404)
+    paid_ids = set(course.lessons().filter(is_free_preview=False).values_list("pk", flat=True))
+    assert not LessonProgress.objects.filter(lesson_id__in=paid_ids).exists()
+
+
+@pytest.mark.parametrize("path", ["/", "/courses/", "/healthz", "/my-courses/", "/claim/find/"])
+@FUZZ
+@given(query=st.dictionaries(st.text(max_size=10), st.text(max_size=30), max_size=3))
+def test_pages_ignore_arbitrary_query_strings(catalog, path, query):
+    assert Client().get(path, query).status_code in (200, 302, 404)
