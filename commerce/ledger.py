@@ -7,6 +7,7 @@ failure rolls everything back and is then recorded in a transaction of its own.
 
 import json
 import logging
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 MAX_SIGNATURE_HEADER = 4096
 MAX_ATTEMPTS = 8
+EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_]{1,250}$")
 
 
 class InvalidEvent(Exception):  # noqa: N818 - reads as a reason
@@ -71,6 +73,12 @@ def verify(payload, header):
         and isinstance((event.get("data") or {}).get("object"), dict)
     ):
         raise InvalidEvent("payload is not a Stripe event")
+    if (
+        not EVENT_ID.match(event["id"])
+        or "\x00" in payload.decode("utf-8", "replace")
+        or ("\\u0000" in payload.decode("utf-8", "replace"))
+    ):
+        raise InvalidEvent("event id or payload contains characters Stripe never sends")
     if bool(event.get("livemode")) != gateway.expected_livemode():
         raise InvalidEvent(
             f"event livemode={event.get('livemode')} does not match the configured key"

@@ -1,5 +1,6 @@
 """Money and access. Amounts are integers in minor units with an explicit currency."""
 
+import re
 import secrets
 
 from django.conf import settings
@@ -10,6 +11,13 @@ from django.utils import timezone
 
 def new_public_id():
     return "ord_" + secrets.token_urlsafe(18)
+
+
+PUBLIC_ID = re.compile(r"^ord_[A-Za-z0-9_-]{10,36}$")
+
+
+def is_public_id(value):
+    return isinstance(value, str) and bool(PUBLIC_ID.match(value))
 
 
 def normalise_email(email):

@@ -14,7 +14,7 @@ from commerce import checkout as checkout_flow
 from commerce import fulfilment, gateway, ledger
 from commerce.access import email_has_course_access, has_course_access
 from commerce.forms import GuestCheckoutForm
-from commerce.models import Order, OrderEvent
+from commerce.models import Order, OrderEvent, is_public_id
 from courses.models import CoursePage
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,8 @@ def result_context(request, order):
 @never_cache
 @require_GET
 def cancel(request):
-    order = Order.objects.filter(public_id=request.GET.get("order", "")[:40]).first()
+    ref = request.GET.get("order", "")
+    order = Order.objects.filter(public_id=ref).first() if is_public_id(ref) else None
     if order is not None and not owns(request, order):
         order = None
     item = order.items.select_related("course").first() if order else None
@@ -156,7 +157,9 @@ def cancel(request):
 @never_cache
 @require_GET
 def order_status(request, public_id):
-    order = get_object_or_404(Order, public_id=public_id[:40])
+    if not is_public_id(public_id):
+        raise Http404("No such order.")
+    order = get_object_or_404(Order, public_id=public_id)
     if not owns(request, order):
         raise Http404("No such order.")
     context = result_context(request, order)

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from commerce import claims
 from commerce.access import can_view_lesson
-from commerce.models import Order
+from commerce.models import Order, is_public_id
 from courses.models import LessonPage
 from learner import library, progress
 from learner.forms import FindPurchasesForm
@@ -29,8 +29,10 @@ def my_courses(request):
 @never_cache
 @login_required
 def order_detail(request, public_id):
+    if not is_public_id(public_id):
+        raise Http404("No such order.")
     order = get_object_or_404(
-        Order.objects.prefetch_related("items"), public_id=public_id[:40], user=request.user
+        Order.objects.prefetch_related("items"), public_id=public_id, user=request.user
     )
     return render(request, "learner/order_detail.html", {"order": order})
 

@@ -215,3 +215,12 @@ def test_completing_any_lesson_id_never_500s(course, django_user_model, lesson_i
 @given(query=st.dictionaries(st.text(max_size=10), st.text(max_size=30), max_size=3))
 def test_pages_ignore_arbitrary_query_strings(catalog, path, query):
     assert Client().get(path, query).status_code in (200, 302, 404)
+
+
+@FUZZ
+@given(value=st.text(min_size=1, max_size=100))
+def test_receipt_pages_never_500(django_user_model, value):
+    user, _ = django_user_model.objects.get_or_create(username="r", email="r@example.com")
+    client = Client()
+    client.force_login(user)
+    assert client.get(f"/my-courses/orders/{quote(value, safe='')}/").status_code == 404
