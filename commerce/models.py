@@ -313,3 +313,30 @@ class ReconciliationRun(models.Model):
 
     def __str__(self):
         return f"reconciliation {self.started_at:%Y-%m-%d %H:%M} ({'ok' if self.ok else 'failed'})"
+
+
+class DownloadEvent(models.Model):
+    """Who fetched which protected file, when, from where. Written before the link is issued."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resource = models.ForeignKey(
+        "courses.LessonResource", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file_name = models.CharField(max_length=300)
+    lesson = models.ForeignKey(
+        "courses.LessonPage", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    course = models.ForeignKey(
+        "courses.CoursePage", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.user_id or 'anonymous'} downloaded {self.file_name}"

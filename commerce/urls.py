@@ -8,4 +8,6 @@ urlpatterns = [
     path("checkout/orders/<str:public_id>/status/", views.order_status, name="order_status"),
     path("checkout/<int:course_page_id>/", views.checkout, name="checkout"),
     path("webhooks/stripe/", views.stripe_webhook, name="stripe_webhook"),
+    path("downloads/<int:resource_id>/", views.download, name="download"),
+    path("downloads/file/<str:token>/", views.download_local, name="download_local"),
 ]

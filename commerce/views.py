@@ -1,21 +1,25 @@
 import logging
 import re
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.core import signing
 from django.db import transaction
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from commerce import checkout as checkout_flow
-from commerce import fulfilment, gateway, ledger
-from commerce.access import email_has_course_access, has_course_access
+from commerce import delivery, fulfilment, gateway, ledger
+from commerce.access import can_view_lesson, email_has_course_access, has_course_access
 from commerce.forms import GuestCheckoutForm
 from commerce.models import Order, OrderEvent, is_public_id
-from courses.models import CoursePage
+from config import ratelimit
+from courses.models import CoursePage, LessonResource
 
 log = logging.getLogger(__name__)
 
@@ -192,3 +196,67 @@ def stripe_webhook(request):
         log.exception("stripe event %s could not be processed", event["id"])
         return JsonResponse({"error": "processing failed; it will be retried"}, status=500)
     return JsonResponse({"received": True, "status": result})
+
+
+def _private(response):
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+@never_cache
+@require_GET
+def download(request, resource_id):
+    """Check access, write the audit row, then hand out a link that expires within minutes."""
+    resource = (
+        LessonResource.objects.select_related("lesson")
+        .filter(pk=resource_id, lesson__live=True)
+        .first()
+    )
+    if resource is None:
+        raise Http404("No such file.")
+    lesson = resource.lesson
+    course = lesson.course()
+    if course is None or not can_view_lesson(request.user, lesson, course):
+        if not request.user.is_authenticated:
+            return _private(redirect_to_login(request.get_full_path()))
+        return _private(
+            render(request, "commerce/locked.html", {"page": lesson, "course": course}, status=403)
+        )
+    who = (
+        f"user:{request.user.pk}"
+        if request.user.is_authenticated
+        else (f"ip:{delivery.client_ip(request)}")
+    )
+    if ratelimit.hit(f"download:{who}", settings.DOWNLOAD_RATE):
+        return _private(
+            render(request, "commerce/download_limited.html", {"lesson": lesson}, status=429)
+        )
+    delivery.record(request, resource, lesson, course)
+    return _private(HttpResponseRedirect(delivery.signed_url(resource)))
+
+
+@never_cache
+@require_GET
+def download_local(request, token):
+    """Local storage only: the signed link the download view issued, served by Django."""
+    try:
+        resource_id = delivery.read_local_token(token)
+    except signing.SignatureExpired:
+        return _private(
+            HttpResponse(
+                "This download link has expired. Go back to the lesson and download again.",
+                status=410,
+                content_type="text/plain",
+            )
+        )
+    except signing.BadSignature:
+        return _private(
+            HttpResponse("This download link is not valid.", status=403, content_type="text/plain")
+        )
+    resource = LessonResource.objects.filter(pk=resource_id).first()
+    if resource is None or delivery.is_remote(resource.file.storage):
+        raise Http404("No such file.")
+    response = FileResponse(
+        resource.file.open("rb"), as_attachment=True, filename=resource.filename
+    )
+    return _private(response)

@@ -181,6 +181,53 @@ STORAGES = {
     },
 }
 
+# Private lesson files: a storage of their own, never public. Local files by default;
+# Cloudflare R2 (or any S3-compatible store) when a bucket is configured. No custom domain on
+# this storage: it would make URLs unsigned.
+PRIVATE_MEDIA_ROOT = Path(env("PRIVATE_MEDIA_ROOT", str(BASE_DIR / "private-media")))
+SIGNED_URL_TTL = min(env_int("SIGNED_URL_TTL", 300), 3600)
+DOWNLOAD_RATE = env("DOWNLOAD_RATE", "30/h")
+AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME")
+if AWS_STORAGE_BUCKET_NAME:
+    from botocore.config import Config as BotoConfig
+
+    STORAGES["private"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env("AWS_S3_REGION_NAME", "auto"),
+            "access_key": env("AWS_ACCESS_KEY_ID"),
+            "secret_key": env("AWS_SECRET_ACCESS_KEY"),
+            "signature_version": "s3v4",
+            "addressing_style": env("AWS_S3_ADDRESSING_STYLE", "path"),
+            "querystring_auth": True,
+            "querystring_expire": SIGNED_URL_TTL,
+            "default_acl": None,
+            "custom_domain": None,
+            "file_overwrite": False,
+            # R2 rejects the checksum headers newer boto3 sends by default.
+            "client_config": BotoConfig(
+                signature_version="s3v4",
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                s3={"addressing_style": env("AWS_S3_ADDRESSING_STYLE", "path")},
+            ),
+        },
+    }
+else:
+    STORAGES["private"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": PRIVATE_MEDIA_ROOT, "base_url": "/downloads/unavailable/"},
+    }
+
+# Cloudflare Stream signed playback (optional): the signing key's id and its PEM (or the
+# base64 of it, as Cloudflare returns it).
+STREAM_SIGNING_KEY_ID = env("STREAM_SIGNING_KEY_ID")
+STREAM_SIGNING_KEY_PEM = env("STREAM_SIGNING_KEY_PEM")
+STREAM_CUSTOMER_CODE = env("STREAM_CUSTOMER_CODE")
+STREAM_TOKEN_TTL = env_int("STREAM_TOKEN_TTL", 3600)
+
 REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
     CACHES = {

@@ -1,11 +1,12 @@
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.core.validators import RegexValidator
+from django.core.validators import FileExtensionValidator, RegexValidator
 from django.db import models
+from modelcluster.fields import ParentalKey
 from wagtail import blocks
-from wagtail.admin.panels import FieldPanel, MultiFieldPanel
+from wagtail.admin.panels import FieldPanel, InlinePanel, MultiFieldPanel
 from wagtail.fields import RichTextField, StreamField
-from wagtail.models import Page
+from wagtail.models import Orderable, Page
 from wagtail.search import index
 
 from courses.blocks import CourseDescriptionBlock, LessonBodyBlock
@@ -154,6 +155,58 @@ class ModulePage(Page):
         return context
 
 
+def private_storage():
+    """Lesson files live on the private storage: never a stable public address."""
+    from django.core.files.storage import storages
+
+    return storages["private"]
+
+
+RESOURCE_EXTENSIONS = [
+    "pdf",
+    "zip",
+    "pptx",
+    "key",
+    "odp",
+    "txt",
+    "md",
+    "py",
+    "ipynb",
+    "csv",
+    "xlsx",
+    "docx",
+    "epub",
+    "mp3",
+]
+
+
+class LessonResource(Orderable):
+    """A downloadable file attached to a lesson (slides, PDF, source code)."""
+
+    lesson = ParentalKey("courses.LessonPage", on_delete=models.CASCADE, related_name="resources")
+    title = models.CharField(max_length=200)
+    description = models.CharField(max_length=300, blank=True)
+    file = models.FileField(
+        upload_to="lesson-resources/%Y/%m/",
+        storage=private_storage,
+        max_length=300,
+        validators=[FileExtensionValidator(RESOURCE_EXTENSIONS)],
+    )
+
+    panels = [FieldPanel("title"), FieldPanel("description"), FieldPanel("file")]
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def filename(self):
+        return self.file.name.rsplit("/", 1)[-1]
+
+    @property
+    def extension(self):
+        return self.filename.rsplit(".", 1)[-1].upper() if "." in self.filename else ""
+
+
 class LessonPage(Page):
     summary = models.CharField(max_length=300, blank=True)
     body = StreamField(LessonBodyBlock(), blank=True)
@@ -168,6 +221,7 @@ class LessonPage(Page):
             [FieldPanel("estimated_minutes"), FieldPanel("is_free_preview")], heading="Access"
         ),
         FieldPanel("body"),
+        InlinePanel("resources", heading="Downloads", label="File"),
     ]
     # Titles and summaries only: a lesson body is paid content and never searchable.
     search_fields = Page.search_fields + [index.SearchField("summary")]

@@ -105,6 +105,7 @@ class Emulator:
         self.charges, self.refunds, self.disputes, self.events = {}, {}, {}, []
         self.idempotency = {}
         self.requests = []  # (method, path, idempotency key) of every API call, for tests
+        self.api_ms = []  # time spent inside the emulator per API call (benchmarks subtract it)
         self.deliveries = []  # (event id, HTTP status or error)
         self.webhooks_enabled = True
         self.drop_responses = 0  # network fault: do the work, then hang up without answering
@@ -604,6 +605,13 @@ class Handler(BaseHTTPRequestHandler):
             self._send(exc.status, exc.body)
 
     def _api(self, method, path, params, raw):
+        started = time.perf_counter()
+        try:
+            return self._api_inner(method, path, params, raw)
+        finally:
+            self.emulator.api_ms.append((time.perf_counter() - started) * 1000)
+
+    def _api_inner(self, method, path, params, raw):
         emu = self.emulator
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Bearer sk_") and not auth.startswith("Bearer rk_"):
@@ -683,12 +691,19 @@ class Handler(BaseHTTPRequestHandler):
         emu = self.emulator
         action = path.removeprefix("/_control/").strip("/")
         if action == "state":
-            return {
+            times = sorted(emu.api_ms)
+            state = {
                 "sessions": len(emu.sessions),
                 "events": len(emu.events),
                 "deliveries": emu.deliveries[-50:],
                 "webhooks_enabled": emu.webhooks_enabled,
+                "api_calls": len(times),
+                "api_ms_mean": round(sum(times) / len(times), 3) if times else None,
+                "api_ms_p50": round(times[len(times) // 2], 3) if times else None,
             }
+            if params.get("reset") == "true":
+                emu.api_ms.clear()
+            return state
         if action == "webhooks":
             emu.webhooks_enabled = params.get("enabled", "true") == "true"
             return {"webhooks_enabled": emu.webhooks_enabled}

@@ -3,7 +3,6 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -12,6 +11,7 @@ from django.views.decorators.http import require_POST
 from commerce import claims
 from commerce.access import can_view_lesson
 from commerce.models import Order, is_public_id
+from config import ratelimit
 from courses.models import LessonPage
 from learner import library, progress
 from learner.forms import FindPurchasesForm
@@ -91,33 +91,15 @@ def claim(request, token):
     return render(request, "learner/claim.html", {"email": claim_token.email, "confirm": True})
 
 
-def _rate_limited(key, limit, period):
-    count = cache.get_or_set(key, 0, period)
-    if count >= limit:
-        return True
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, period)
-    return False
-
-
-def parse_rate(rate):
-    count, _, unit = rate.partition("/")
-    return int(count), {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(unit or "h", 3600)
-
-
 @never_cache
 def find_purchases(request):
     """Sends the claim link again. Answers the same whether or not purchases exist."""
     form = FindPurchasesForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"].strip().lower()
-        limit, period = parse_rate(settings.FIND_PURCHASES_RATE)
         ip = request.META.get("REMOTE_ADDR", "")
-        if _rate_limited(f"find-purchases:ip:{ip}", limit, period) or _rate_limited(
-            f"find-purchases:email:{email}", limit, period
-        ):
+        rate = settings.FIND_PURCHASES_RATE
+        if ratelimit.hit(f"find:ip:{ip}", rate) | ratelimit.hit(f"find:email:{email}", rate):
             return render(
                 request, "learner/find_purchases.html", {"form": form, "limited": True}, status=429
             )

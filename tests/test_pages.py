@@ -204,6 +204,7 @@ class EditorAuthoringTests(WagtailPageTestCase):
                 "summary": "s",
                 "estimated_minutes": 5,
                 "body": streamfield([("text", rich_text("<p>Hello</p>"))]),
+                "resources": inline_formset([]),
                 "comments": inline_formset([]),
             }
             if preview:
@@ -224,3 +225,10 @@ class EditorAuthoringTests(WagtailPageTestCase):
         course.get_latest_revision().publish()
         course.refresh_from_db()
         self.assertTrue(course.live)
+
+
+def test_the_lesson_editor_renders_every_block_type(admin_client, course):
+    module = course.get_children().first()
+    response = admin_client.get(f"/admin/pages/add/courses/lessonpage/{module.pk}/")
+    assert response.status_code == 200
+    assert b"Stream video" in response.content

@@ -30,3 +30,16 @@ def buy_box(context, course):
         "form": GuestCheckoutForm(),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.inclusion_tag("commerce/includes/stream_player.html", takes_context=True)
+def stream_player(context, video_uid):
+    """A Stream iframe for whoever may open this lesson; signed when keys are configured."""
+    from commerce.access import can_view_lesson
+    from commerce.stream import embed_url
+
+    page = context.get("page")
+    request = context.get("request")
+    course = page.course() if page is not None and hasattr(page, "course") else None
+    allowed = bool(course and request and can_view_lesson(request.user, page, course))
+    return {"src": embed_url(video_uid) if allowed else "", "title": getattr(page, "title", "")}

@@ -5,6 +5,7 @@ import os
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.core.files.images import ImageFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -13,7 +14,7 @@ from wagtail.images import get_image_model
 from wagtail.models import Page, Site
 
 from config.models import HomePage
-from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage
+from courses.models import CourseIndexPage, CoursePage, LessonPage, LessonResource, ModulePage
 
 ADMIN_EMAIL = "admin@example.com"
 
@@ -219,6 +220,35 @@ class Command(BaseCommand):
                 )
                 module.add_child(instance=lesson)
                 lesson.save_revision().publish()
+                if lesson_title == lessons[0][0]:
+                    self.attach_notes(lesson)
+
+    def attach_notes(self, lesson):
+        """A small PDF on the private storage, so the demo shows protected downloads."""
+        text = f"Notes for {lesson.title}".encode("latin-1", "replace")
+        stream = b"BT /F1 18 Tf 72 720 Td (" + text + b") Tj ET"
+        objects = [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ]
+        pdf, offsets = b"%PDF-1.4\n", []
+        for number, body in enumerate(objects, start=1):
+            offsets.append(len(pdf))
+            pdf += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+        xref = len(pdf)
+        pdf += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+        pdf += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+        pdf += f"trailer << /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+        resource = LessonResource(
+            lesson=lesson,
+            title=f"{lesson.title} — notes (PDF)",
+            description="Printable notes for this lesson.",
+        )
+        resource.file.save(f"{lesson.slug}-notes.pdf", ContentFile(pdf), save=True)
 
     def cover(self, spec):
         Image = get_image_model()

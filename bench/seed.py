@@ -1,0 +1,234 @@
+"""Data and requests for the benchmark (runs inside the bench process, Django set up)."""
+
+import json
+import random
+import secrets
+import statistics
+import time
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from wagtail.models import Locale, Page, Site
+
+from commerce.access import has_course_access
+from commerce.models import Entitlement, Order, OrderItem, StripeEvent
+from config.models import HomePage
+from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage
+from devtools.stripe_emulator import example
+
+LEARNERS = 5000
+COURSES = 200
+STATE = {}
+
+
+def build():
+    Locale.objects.get_or_create(language_code="en")
+    root = Page.get_first_root_node()
+    home = root.add_child(instance=HomePage(title="Home", slug="bench-home", live=True))
+    Site.objects.update_or_create(
+        is_default_site=True, defaults={"hostname": "127.0.0.1", "root_page": home}
+    )
+    catalog = home.add_child(instance=CourseIndexPage(title="Courses", slug="courses", live=True))
+    courses = []
+    for i in range(COURSES):
+        course = catalog.add_child(
+            instance=CoursePage(
+                title=f"Course {i:03d}",
+                slug=f"course-{i:03d}",
+                summary="A benchmark course.",
+                price_amount=4900,
+                price_currency="usd",
+                live=True,
+            )
+        )
+        module = course.add_child(instance=ModulePage(title="Module", slug="module", live=True))
+        for j, preview in enumerate((True, False)):
+            module.add_child(
+                instance=LessonPage(
+                    title=f"Lesson {j}",
+                    slug=f"lesson-{j}",
+                    summary="s",
+                    is_free_preview=preview,
+                    body=[{"type": "text", "value": "<p>" + "Lesson text. " * 200 + "</p>"}],
+                    live=True,
+                )
+            )
+        courses.append(course)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO auth_user_custom (password, is_superuser, username, first_name, "
+            "last_name, email, is_staff, is_active, date_joined) SELECT '!', false, "
+            "'bench' || g, '', '', 'bench' || g || '@example.com', false, true, now() "
+            "FROM generate_series(1, %s) g",
+            [LEARNERS],
+        )
+        cursor.execute(
+            "INSERT INTO commerce_entitlement (course_id, user_id, email, source, status, "
+            "reason, granted_at, updated_at) SELECT c.page_ptr_id, u.id, u.email, 'admin', "
+            "'active', '', now(), now() FROM auth_user_custom u CROSS JOIN courses_coursepage c "
+            "WHERE u.username LIKE 'bench%%'"
+        )
+        cursor.execute("ANALYZE")
+    learner = get_user_model().objects.create_user("learner", "learner@example.com", "pw")
+    for course in courses[:50]:
+        Entitlement.objects.create(
+            user=learner, email=learner.email, course=course, source=Entitlement.Source.ADMIN
+        )
+    sold = courses[-1]  # the learner does not own it: checkout and webhooks use it
+    STATE["sold"] = sold
+    owned = courses[0]
+    lessons = list(owned.lessons().specific())
+    return {
+        "learner": learner,
+        "course_id": sold.pk,
+        "preview_lesson_url": lessons[0].url,
+        "paid_lesson_url": lessons[1].url,
+    }
+
+
+def completed_events(n, secret):
+    """n pending orders and a signed checkout.session.completed request for each."""
+    import stripe
+
+    course = STATE["sold"]
+    orders = Order.objects.bulk_create(
+        [
+            Order(
+                email=f"buyer-{secrets.token_hex(6)}@example.com",
+                currency="usd",
+                amount_subtotal=course.price_amount,
+                stripe_session_id=f"cs_test_bench_{secrets.token_hex(12)}",
+                expires_at=timezone.now() + timedelta(hours=1),
+            )
+            for _ in range(n)
+        ]
+    )
+    OrderItem.objects.bulk_create(
+        [
+            OrderItem(
+                order=o,
+                course=course,
+                title=course.title,
+                unit_amount=course.price_amount,
+                currency="usd",
+            )
+            for o in orders
+        ]
+    )
+    requests = []
+    for order in orders:
+        session = example(
+            "checkout.session",
+            id=order.stripe_session_id,
+            client_reference_id=order.public_id,
+            metadata={"order_id": order.public_id},
+            status="complete",
+            payment_status="paid",
+            amount_subtotal=order.amount_subtotal,
+            amount_total=order.amount_subtotal,
+            currency="usd",
+            payment_intent=f"pi_test_bench_{secrets.token_hex(10)}",
+            total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+            customer_email=order.email,
+        )
+        event = example(
+            "event",
+            id=f"evt_test_bench_{secrets.token_hex(12)}",
+            type="checkout.session.completed",
+            data={"object": session},
+            created=int(time.time()),
+            livemode=False,
+        )
+        payload = json.dumps(event)
+        header = stripe.WebhookSignature.generate_signature_header(payload, secret)
+        requests.append(
+            {
+                "method": "POST",
+                "path": "/webhooks/stripe/",
+                "body": payload,
+                "headers": {"Content-Type": "application/json", "Stripe-Signature": header},
+            }
+        )
+    return requests
+
+
+def webhook_outcome():
+    paid = Order.objects.filter(status="paid").count()
+    active = Entitlement.objects.filter(source="purchase", status="active").count()
+    per_order = Entitlement.objects.filter(source="purchase").values("order_item").distinct()
+    return {
+        "paid_orders": paid,
+        "active_entitlements": active,
+        "ledger_rows": StripeEvent.objects.count(),
+        "duplicate_grants": Entitlement.objects.filter(source="purchase").count()
+        - per_order.count(),
+    }
+
+
+def session_cookie(user):
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def query_count(path, user):
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(user)
+    client.get(path)
+    with CaptureQueriesContext(connection) as ctx:
+        client.get(path)
+    return len(ctx.captured_queries)
+
+
+def access_check_latency(samples=2000):
+    users = list(
+        get_user_model().objects.filter(username__startswith="bench").values_list("pk", flat=True)
+    )
+    courses = list(CoursePage.objects.all())
+    User = get_user_model()
+    timings = []
+    for _ in range(samples):
+        user = User(pk=random.choice(users), is_staff=False, is_superuser=False)
+        course = random.choice(courses)
+        started = time.perf_counter()
+        assert has_course_access(user, course)
+        timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    query = Entitlement.objects.filter(
+        user_id=users[0], course_id=courses[0].pk, status="active"
+    ).filter(expires_at__isnull=True)
+    return {
+        "rows": Entitlement.objects.count(),
+        "samples": samples,
+        "p50_ms": round(statistics.median(timings), 3),
+        "p95_ms": round(timings[int(0.95 * len(timings))], 3),
+        "plan": query.explain(analyze=True),
+    }
+
+
+def checkout_requests(base, course_id, n):
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base}{STATE['sold'].url}") as page:  # noqa: S310
+        cookie = page.headers.get("Set-Cookie", "")
+        html = page.read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    csrf = re.search(r"csrftoken=([^;]+)", cookie).group(1)
+    return [
+        {
+            "method": "POST",
+            "path": f"/checkout/{course_id}/",
+            "body": f"csrfmiddlewaretoken={token}&email=buyer{i}-{secrets.token_hex(4)}"
+            "%40example.com",
+            "headers": {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": f"csrftoken={csrf}",
+            },
+        }
+        for i in range(n)
+    ]
