@@ -242,7 +242,8 @@ class Command(BaseCommand):
         xref = len(pdf)
         pdf += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
         pdf += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
-        pdf += f"trailer << /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+        size = len(objects) + 1
+        pdf += f"trailer << /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
         resource = LessonResource(
             lesson=lesson,
             title=f"{lesson.title} — notes (PDF)",
