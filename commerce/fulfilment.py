@@ -66,6 +66,7 @@ def _record_session(order, session, hint=None):
                 log.error("order %s flagged: %s", order.public_id, problem)
         else:
             order.paid_at = now
+            order._newly_paid = True  # the receipt goes out once this commits
             order.amount_total = session.get("amount_total") or 0
             order.amount_discount = (session.get("total_details") or {}).get("amount_discount") or 0
             note = "payment succeeded"
@@ -233,7 +234,6 @@ def _settle(order, changes, *, source, event_id="", actor=None):
     """Derive status and access from all facts, save, and append to the audit trail."""
     if not changes:
         return order
-    was_paid = Order.objects.filter(pk=order.pk, paid_at__isnull=False).exists()
     disputes = set(order.disputes.values_list("status", flat=True))
     old_status = order.status
     order.status = derive_status(order, disputes)
@@ -258,7 +258,7 @@ def _settle(order, changes, *, source, event_id="", actor=None):
         event_id,
         "; ".join(changes + notes),
     )
-    if order.paid_at and not was_paid:
+    if getattr(order, "_newly_paid", False):
         from commerce.tasks import enqueue_receipt
 
         transaction.on_commit(lambda: enqueue_receipt(order.pk))

@@ -219,7 +219,16 @@ def _process(event, *, force, source):
         row.order = order
         row.processed_at = timezone.now()
         row.next_attempt_at = None
-        row.save()
+        row.save(
+            update_fields=[
+                "status",
+                "error",
+                "order",
+                "processed_at",
+                "next_attempt_at",
+                "attempts",
+            ]
+        )
         return row.status
 
 

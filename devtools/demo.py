@@ -16,6 +16,10 @@ def main():
     parser.add_argument("--stripe-port", type=int, default=12111)
     args = parser.parse_args()
 
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # a terminated demo stops its children too
     env = dict(os.environ, DEBUG=os.environ.get("DEBUG", "1"))
     procs = []
     if not env.get("STRIPE_SECRET_KEY") and importlib.util.find_spec("devtools.stripe_emulator"):

@@ -6,13 +6,21 @@ from learner.progress import progress_by_lesson
 register = template.Library()
 
 
+def _progress(request, course):
+    """Progress rows for this course, read once per request (outline and actions share it)."""
+    memo = request.__dict__.setdefault("_learner_progress", {})
+    if course.pk not in memo:
+        memo[course.pk] = progress_by_lesson(request.user, course)
+    return memo[course.pk]
+
+
 @register.inclusion_tag("learner/includes/lesson_outline.html", takes_context=True)
 def lesson_outline(context, lesson, course):
     """The course outline beside a lesson: progress ticks and locks, three queries."""
     request = context["request"]
     user = request.user
     open_all = course.is_free or has_course_access(user, course)
-    status = progress_by_lesson(user, course)
+    status = _progress(request, course)
     modules = course.curriculum()
     for module in modules:
         for item in module.lesson_list:
@@ -36,7 +44,7 @@ def lesson_actions(context, lesson):
     user = request.user
     status = ""
     if user.is_authenticated:
-        status = progress_by_lesson(user, lesson.course()).get(lesson.pk, "")
+        status = _progress(request, lesson.course()).get(lesson.pk, "")
     return {
         "lesson": lesson,
         "status": status,
