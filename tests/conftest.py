@@ -94,3 +94,57 @@ def on_postgres():
 
 
 postgres_only = pytest.mark.skipif(not on_postgres(), reason="needs PostgreSQL (DATABASE_URL)")
+
+
+@pytest.fixture
+def paid_lesson(course):
+    return course.lessons().filter(is_free_preview=False).specific().first()
+
+
+@pytest.fixture
+def preview_lesson(course):
+    return course.lessons().filter(is_free_preview=True).specific().first()
+
+
+@pytest.fixture
+def learner(django_user_model):
+    return django_user_model.objects.create_user("learner", "learner@example.com", "pw")
+
+
+def entitle(user, course, **fields):
+    """An admin-granted entitlement: the shortest way to give a learner a course."""
+    from commerce.models import Entitlement
+
+    return Entitlement.objects.create(
+        user=user, email=user.email, course=course, source=Entitlement.Source.ADMIN, **fields
+    )
+
+
+def wait_for(predicate, timeout=15):
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def live_stripe(live_server, settings):
+    """The emulator delivering signed webhooks to the live test server over HTTP."""
+    from devtools.stripe_emulator import EmulatorServer
+
+    settings.SITE_URL = live_server.url
+    server = EmulatorServer(
+        0,
+        webhook_url=f"{live_server.url}/webhooks/stripe/",
+        webhook_secret="whsec_test_secret",
+        # SQLite's shared in-memory test database cannot take the webhook and the success page
+        # writing at once; PostgreSQL gets Stripe's real, asynchronous delivery.
+        synchronous_delivery=not on_postgres(),
+    ).start()
+    settings.STRIPE_API_BASE = server.url
+    yield server
+    server.stop()

@@ -190,20 +190,21 @@ def test_chaos(catalog, emulator, monkeypatch, capsys):
     paid_orders = [o for _, o in orders if o.paid_at]
     ledger_rows = Counter(StripeEvent.objects.values_list("status", flat=True))
 
-    print(
-        f"\nchaos: {PURCHASES} purchases, {len(events)} Stripe events, "
-        f"{sum(len(b) for b in batches)} deliveries, planned {planned}, "
-        f"injected {dict(injected)}, responses {dict(statuses)}"
-    )
-    print(
-        f"chaos: final states {dict(final)}; ledger {dict(ledger_rows)}; "
-        f"reconciliation fixed {first.summary['orders_fixed']} orders and recovered "
-        f"{first.summary['events_recovered']} events; receipts {sum(receipts.values())}"
-    )
-    print(
-        f"chaos: wrong {len(wrong)}, lost {lost}, duplicated {duplicated}, "
-        f"in {time.monotonic() - started:.1f}s"
-    )
+    with capsys.disabled():  # the counts are the point: show them in every run
+        print(
+            f"\nchaos: {PURCHASES} purchases, {len(events)} Stripe events, "
+            f"{sum(len(b) for b in batches)} deliveries, planned {planned}, "
+            f"injected {dict(injected)}, responses {dict(statuses)}"
+        )
+        print(
+            f"chaos: final states {dict(final)}; ledger {dict(ledger_rows)}; "
+            f"reconciliation fixed {first.summary['orders_fixed']} orders and recovered "
+            f"{first.summary['events_recovered']} events; receipts {sum(receipts.values())}"
+        )
+        print(
+            f"chaos: wrong {len(wrong)}, lost {lost}, duplicated {duplicated}, "
+            f"in {time.monotonic() - started:.1f}s"
+        )
 
     assert wrong == []
     assert lost == 0 and duplicated == 0

@@ -7,30 +7,8 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 from wagtail.documents.models import Document
 
-from commerce.models import Entitlement
 from courses.models import LessonPage
-from tests.conftest import make_course, publish
-
-
-@pytest.fixture
-def paid_lesson(course):
-    return course.lessons().filter(is_free_preview=False).specific().first()
-
-
-@pytest.fixture
-def preview_lesson(course):
-    return course.lessons().filter(is_free_preview=True).specific().first()
-
-
-@pytest.fixture
-def learner(django_user_model):
-    return django_user_model.objects.create_user("learner", "learner@example.com", "pw")
-
-
-def grant(user, course, **fields):
-    return Entitlement.objects.create(
-        user=user, email=user.email, course=course, source=Entitlement.Source.ADMIN, **fields
-    )
+from tests.conftest import entitle, make_course, publish
 
 
 def test_an_anonymous_visitor_is_sent_to_log_in_with_a_return_link(client, paid_lesson):
@@ -52,7 +30,7 @@ def test_a_learner_without_access_gets_a_locked_page_offering_the_course(
 
 
 def test_an_entitled_learner_reads_the_lesson(client, course, paid_lesson, learner):
-    grant(learner, course)
+    entitle(learner, course)
     client.force_login(learner)
     response = client.get(paid_lesson.url)
     assert response.status_code == 200 and b"Secret body" in response.content
@@ -85,14 +63,14 @@ def test_every_lesson_of_a_free_course_is_open(client, free_course):
 def test_expired_revoked_or_suspended_access_is_locked(
     client, course, paid_lesson, learner, fields
 ):
-    grant(learner, course, **fields)
+    entitle(learner, course, **fields)
     client.force_login(learner)
     assert client.get(paid_lesson.url).status_code == 403
 
 
 def test_access_to_one_course_opens_nothing_of_another(client, catalog, course, learner):
     other = make_course(catalog, slug="other")
-    grant(learner, course)
+    entitle(learner, course)
     client.force_login(learner)
     lesson = other.lessons().filter(is_free_preview=False).first()
     assert client.get(lesson.url).status_code == 403
@@ -103,7 +81,7 @@ def test_every_lesson_response_is_private_and_never_stored(
     client, course, paid_lesson, preview_lesson, learner, who
 ):
     if who == "entitled":
-        grant(learner, course)
+        entitle(learner, course)
         client.force_login(learner)
     for lesson in (paid_lesson, preview_lesson):
         assert "no-store" in client.get(lesson.url)["Cache-Control"]
@@ -142,7 +120,7 @@ def test_a_document_of_a_paid_lesson_is_refused_to_visitors_without_access(
 def test_a_document_of_a_paid_lesson_is_served_to_an_entitled_learner(
     client, course, paid_document, learner
 ):
-    grant(learner, course)
+    entitle(learner, course)
     client.force_login(learner)
     response = client.get(paid_document.url)
     assert response.status_code == 200

@@ -12,31 +12,11 @@ from django.core.files.storage import storages
 from django.test import Client
 
 from commerce import stream
-from commerce.models import DownloadEvent, Entitlement
+from commerce.models import DownloadEvent
 from courses.models import LessonResource
+from tests.conftest import entitle
 
 PDF = b"%PDF-1.4 the paid slides\n" + bytes(range(256)) * 40
-
-
-@pytest.fixture
-def paid_lesson(course):
-    return course.lessons().filter(is_free_preview=False).specific().first()
-
-
-@pytest.fixture
-def preview_lesson(course):
-    return course.lessons().filter(is_free_preview=True).specific().first()
-
-
-@pytest.fixture
-def learner(django_user_model):
-    return django_user_model.objects.create_user("learner", "learner@example.com", "pw")
-
-
-def entitle(user, course, **fields):
-    return Entitlement.objects.create(
-        user=user, email=user.email, course=course, source=Entitlement.Source.ADMIN, **fields
-    )
 
 
 def attach(lesson, name="slides.pdf", data=PDF):

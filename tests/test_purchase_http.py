@@ -1,40 +1,14 @@
 """End to end over real HTTP: the site, the emulator's hosted page, signed webhooks back."""
 
 import re
-import time
 
 import pytest
 import requests
 
 from commerce.models import Entitlement, Order, StripeEvent
-from devtools.stripe_emulator import EmulatorServer
-from tests.conftest import on_postgres
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def stripe_server(live_server, settings):
-    server = EmulatorServer(
-        0,
-        webhook_url=f"{live_server.url}/webhooks/stripe/",
-        webhook_secret="whsec_test_secret",
-        # SQLite's shared in-memory test database cannot take the webhook and the success page
-        # writing at once; PostgreSQL gets Stripe's real, asynchronous delivery.
-        synchronous_delivery=not on_postgres(),
-    ).start()
-    settings.STRIPE_API_BASE = server.url
-    yield server
-    server.stop()
-
-
-def wait_for(predicate, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def buy_through_hosted_page(browser, live_server, course, email=None, action="card"):
@@ -56,7 +30,7 @@ def buy_through_hosted_page(browser, live_server, course, email=None, action="ca
     return browser.post(to_stripe.headers["Location"], data={"action": action})
 
 
-def test_a_guest_buys_a_course_and_the_webhook_grants_it(live_server, stripe_server, course):
+def test_a_guest_buys_a_course_and_the_webhook_grants_it(live_server, live_stripe, course):
     browser = requests.Session()
     result = buy_through_hosted_page(browser, live_server, course, email="guest@example.com")
     assert result.status_code == 200 and "/checkout/success/" in result.url
@@ -65,11 +39,11 @@ def test_a_guest_buys_a_course_and_the_webhook_grants_it(live_server, stripe_ser
     order = Order.objects.get()
     assert order.status == Order.Status.PAID
     assert Entitlement.objects.get().email == "guest@example.com"
-    assert stripe_server.emulator.deliveries[0][1] == 200
+    assert live_stripe.emulator.deliveries[0][1] == 200
 
 
 def test_a_logged_in_user_buys_and_opens_a_paid_lesson(
-    live_server, stripe_server, course, client, django_user_model
+    live_server, live_stripe, course, client, django_user_model
 ):
     user = django_user_model.objects.create_user("u", "learner@example.com", "pw")
     client.force_login(user)
@@ -89,7 +63,7 @@ def test_a_logged_in_user_buys_and_opens_a_paid_lesson(
 
 
 def test_a_declined_card_stays_on_the_hosted_page_and_grants_nothing(
-    live_server, stripe_server, course
+    live_server, live_stripe, course
 ):
     browser = requests.Session()
     result = buy_through_hosted_page(browser, live_server, course, "d@example.com", "decline")

@@ -1,40 +1,20 @@
 """The three user journeys in a real browser against the running site and the emulator."""
 
 import re
-import time
 
 import pytest
 from django.core import mail
 
 from commerce.models import Entitlement, Order
 from courses.models import CoursePage, LessonPage, ModulePage
-from devtools.stripe_emulator import EmulatorServer
-from tests.conftest import on_postgres
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def site(live_server, settings, catalog):
-    settings.SITE_URL = live_server.url
-    server = EmulatorServer(
-        0,
-        webhook_url=f"{live_server.url}/webhooks/stripe/",
-        webhook_secret="whsec_test_secret",
-        synchronous_delivery=not on_postgres(),
-    ).start()
-    settings.STRIPE_API_BASE = server.url
-    yield live_server.url, server
-    server.stop()
-
-
-def wait_for(predicate, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
+def site(live_server, live_stripe, catalog):
+    return live_server.url, live_stripe
 
 
 def test_an_editor_creates_and_publishes_a_course(page, site, catalog, django_user_model):
