@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.storage import r2_private_storage
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -197,32 +199,15 @@ SIGNED_URL_TTL = min(env_int("SIGNED_URL_TTL", 300), 3600)
 DOWNLOAD_RATE = env("DOWNLOAD_RATE", "30/h")
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME")
 if AWS_STORAGE_BUCKET_NAME:
-    from botocore.config import Config as BotoConfig
-
-    STORAGES["private"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": AWS_STORAGE_BUCKET_NAME,
-            "endpoint_url": env("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": env("AWS_S3_REGION_NAME", "auto"),
-            "access_key": env("AWS_ACCESS_KEY_ID"),
-            "secret_key": env("AWS_SECRET_ACCESS_KEY"),
-            "signature_version": "s3v4",
-            "addressing_style": env("AWS_S3_ADDRESSING_STYLE", "path"),
-            "querystring_auth": True,
-            "querystring_expire": SIGNED_URL_TTL,
-            "default_acl": None,
-            "custom_domain": None,
-            "file_overwrite": False,
-            # R2 rejects the checksum headers newer boto3 sends by default.
-            "client_config": BotoConfig(
-                signature_version="s3v4",
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-                s3={"addressing_style": env("AWS_S3_ADDRESSING_STYLE", "path")},
-            ),
-        },
-    }
+    STORAGES["private"] = r2_private_storage(
+        bucket=AWS_STORAGE_BUCKET_NAME,
+        endpoint_url=env("AWS_S3_ENDPOINT_URL"),
+        access_key=env("AWS_ACCESS_KEY_ID"),
+        secret_key=env("AWS_SECRET_ACCESS_KEY"),
+        ttl=SIGNED_URL_TTL,
+        region=env("AWS_S3_REGION_NAME", "auto"),
+        addressing_style=env("AWS_S3_ADDRESSING_STYLE", "path"),
+    )
 else:
     STORAGES["private"] = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

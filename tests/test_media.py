@@ -180,33 +180,17 @@ def s3_server():
 @pytest.fixture
 def r2(s3_server, settings, monkeypatch):
     """The private storage pointed at the S3 server exactly as production points it at R2."""
-    from botocore.config import Config
+    from config.storage import r2_private_storage
 
     settings.STORAGES = {
         **settings.STORAGES,
-        "private": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": "lessons",
-                "endpoint_url": s3_server,
-                "region_name": "auto",
-                "access_key": "test",
-                "secret_key": "test",
-                "signature_version": "s3v4",
-                "addressing_style": "path",
-                "querystring_auth": True,
-                "querystring_expire": settings.SIGNED_URL_TTL,
-                "default_acl": None,
-                "custom_domain": None,
-                "file_overwrite": False,
-                "client_config": Config(
-                    signature_version="s3v4",
-                    request_checksum_calculation="when_required",
-                    response_checksum_validation="when_required",
-                    s3={"addressing_style": "path"},
-                ),
-            },
-        },
+        "private": r2_private_storage(
+            bucket="lessons",
+            endpoint_url=s3_server,
+            access_key="test",
+            secret_key="test",
+            ttl=settings.SIGNED_URL_TTL,
+        ),
     }
     monkeypatch.setattr(LessonResource._meta.get_field("file"), "storage", storages["private"])
     return storages["private"]
