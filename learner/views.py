@@ -54,6 +54,12 @@ def complete_lesson(request, lesson_id):
     return redirect(following.url if following else lesson.url)
 
 
+def owned_by_someone_else(email, user):
+    from allauth.account.models import EmailAddress
+
+    return EmailAddress.objects.filter(email__iexact=email).exclude(user=user).exists()
+
+
 @never_cache
 def claim(request, token):
     """A guest's e-mailed link: log in or sign up, then confirm to attach the purchases."""
@@ -71,6 +77,16 @@ def claim(request, token):
             request,
             "learner/claim.html",
             {"email": claim_token.email, "next": request.get_full_path()},
+        )
+    if owned_by_someone_else(claim_token.email, request.user):
+        return render(
+            request,
+            "learner/claim.html",
+            {
+                "error": f"{claim_token.email} belongs to another account. Log out and log in "
+                "with that address to see these purchases."
+            },
+            status=409,
         )
     if request.method == "POST":
         try:

@@ -292,3 +292,17 @@ def test_account_pages_use_the_site_layout(client, db, name):
     response = client.get(reverse(name))
     assert response.status_code == 200
     assert b"Skip to content" in response.content and b"css/site.css" in response.content
+
+
+def test_a_claim_link_for_an_address_of_another_account_attaches_nothing(
+    client, course, emulator, learner, django_user_model
+):
+    guest_purchase(client, course, emulator)
+    path = claim_link(mail.outbox[-1]).split("testserver", 1)[-1]
+    owner = django_user_model.objects.create_user("owner", "guest@example.com", "pw")
+    EmailAddress.objects.create(user=owner, email="guest@example.com", verified=True)
+    client.force_login(learner)
+    response = client.post(path)
+    assert response.status_code == 409 and b"belongs to another account" in response.content
+    assert Entitlement.objects.get().user is None
+    assert ClaimToken.objects.get().used_at is None
