@@ -25,8 +25,13 @@ demo: install
 	$(DEMO_ENV) $(BIN)/python -m devtools.demo --port $(PORT)
 
 # The whole test suite (SQLite by default; set DATABASE_URL for PostgreSQL).
-test: install browser
+test: install browser node_modules/.installed
 	$(BIN)/python -m pytest
+
+# Test-only npm tools (s3rver enforces presigned-URL expiry), pinned by package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	touch $@
 
 # Debian's Chromium for the browser journeys (never `playwright install`).
 browser:
@@ -47,4 +52,4 @@ bench: install
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) db.sqlite3 media .test-media staticfiles
+	rm -rf $(VENV) db.sqlite3 media .test-media staticfiles node_modules

@@ -2,6 +2,7 @@
 
 import re
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -322,3 +323,83 @@ def test_the_admin_says_when_signed_playback_is_off(settings):
     assert "Signed playback is OFF" in _stream_help()
     settings.STREAM_SIGNING_KEY_ID, settings.STREAM_SIGNING_KEY_PEM = "k", "p"
     assert "signed" in _stream_help()
+
+
+# --- presigned URL expiry, against s3rver (which enforces it; moto does not) ----------------
+
+S3RVER = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "s3rver"
+
+
+@pytest.fixture(scope="module")
+def s3rver(tmp_path_factory):
+    import socket
+    import subprocess
+
+    import boto3
+
+    if not S3RVER.exists():
+        pytest.skip("s3rver is not installed (make test runs npm ci)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            str(S3RVER),
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--silent",
+            "--directory",
+            str(tmp_path_factory.mktemp("s3rver")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="S3RVER",
+        aws_secret_access_key="S3RVER",
+    )
+    deadline = time.time() + 20
+    while True:
+        try:
+            client.create_bucket(Bucket="lessons")
+            break
+        except Exception:
+            if time.time() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_an_expired_presigned_link_is_refused_by_the_server(
+    client, course, paid_lesson, learner, s3rver, settings, monkeypatch
+):
+    from config.storage import r2_private_storage
+
+    settings.SIGNED_URL_TTL = 1
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "private": r2_private_storage(
+            bucket="lessons", endpoint_url=s3rver, access_key="S3RVER", secret_key="S3RVER", ttl=1
+        ),
+    }
+    monkeypatch.setattr(LessonResource._meta.get_field("file"), "storage", storages["private"])
+    resource = attach(paid_lesson, "expiring.pdf")
+    entitle(learner, course)
+    client.force_login(learner)
+    link = client.get(f"/downloads/{resource.pk}/")["Location"]
+    assert parse_qs(urlsplit(link).query)["X-Amz-Expires"] == ["1"]
+    fresh = requests.get(link, timeout=30)
+    assert fresh.status_code == 200 and fresh.content == PDF
+    assert fresh.headers["Content-Disposition"] == f'attachment; filename="{resource.filename}"'
+    time.sleep(2.5)
+    stale = requests.get(link, timeout=30)
+    assert stale.status_code == 403 and "Request has expired" in stale.text
