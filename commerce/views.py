@@ -8,7 +8,6 @@ from django.core import signing
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -17,6 +16,7 @@ from commerce import checkout as checkout_flow
 from commerce import delivery, fulfilment, gateway, ledger
 from commerce.access import can_view_lesson, email_has_course_access, has_course_access
 from commerce.forms import GuestCheckoutForm
+from commerce.gate import private, refuse
 from commerce.models import Order, OrderEvent, is_public_id
 from config import ratelimit
 from courses.models import CoursePage, LessonResource
@@ -198,11 +198,6 @@ def stripe_webhook(request):
     return JsonResponse({"received": True, "status": result})
 
 
-def _private(response):
-    patch_cache_control(response, private=True, no_store=True)
-    return response
-
-
 @never_cache
 @require_GET
 def download(request, resource_id):
@@ -217,22 +212,18 @@ def download(request, resource_id):
     lesson = resource.lesson
     course = lesson.course()
     if course is None or not can_view_lesson(request.user, lesson, course):
-        if not request.user.is_authenticated:
-            return _private(redirect_to_login(request.get_full_path()))
-        return _private(
-            render(request, "commerce/locked.html", {"page": lesson, "course": course}, status=403)
-        )
+        return refuse(request, lesson, course)
     who = (
         f"user:{request.user.pk}"
         if request.user.is_authenticated
         else (f"ip:{delivery.client_ip(request)}")
     )
     if ratelimit.hit(f"download:{who}", settings.DOWNLOAD_RATE):
-        return _private(
+        return private(
             render(request, "commerce/download_limited.html", {"lesson": lesson}, status=429)
         )
     delivery.record(request, resource, lesson, course)
-    return _private(HttpResponseRedirect(delivery.signed_url(resource)))
+    return private(HttpResponseRedirect(delivery.signed_url(resource)))
 
 
 @never_cache
@@ -242,7 +233,7 @@ def download_local(request, token):
     try:
         resource_id = delivery.read_local_token(token)
     except signing.SignatureExpired:
-        return _private(
+        return private(
             HttpResponse(
                 "This download link has expired. Go back to the lesson and download again.",
                 status=410,
@@ -250,7 +241,7 @@ def download_local(request, token):
             )
         )
     except signing.BadSignature:
-        return _private(
+        return private(
             HttpResponse("This download link is not valid.", status=403, content_type="text/plain")
         )
     resource = LessonResource.objects.filter(pk=resource_id).first()
@@ -259,4 +250,4 @@ def download_local(request, token):
     response = FileResponse(
         resource.file.open("rb"), as_attachment=True, filename=resource.filename
     )
-    return _private(response)
+    return private(response)

@@ -1,17 +1,10 @@
 """Gating attaches to content here, so course pages stay ignorant of money."""
 
-from django.contrib.auth.views import redirect_to_login
-from django.template.response import TemplateResponse
-from django.utils.cache import patch_cache_control
 from wagtail import hooks
 
 from commerce.access import can_view_lesson
+from commerce.gate import private, refuse
 from courses.models import LessonPage
-
-
-def _private(response):
-    patch_cache_control(response, private=True, no_store=True)
-    return response
 
 
 @hooks.register("before_serve_page")
@@ -21,12 +14,7 @@ def gate_paid_lessons(page, request, serve_args, serve_kwargs):
     course = page.course()
     if course is None or can_view_lesson(request.user, page, course):
         return None
-    if not request.user.is_authenticated:
-        return _private(redirect_to_login(request.get_full_path()))
-    response = TemplateResponse(
-        request, "commerce/locked.html", {"page": page, "course": course}, status=403
-    )
-    return _private(response.render())
+    return refuse(request, page, course)
 
 
 @hooks.register("on_serve_page")
@@ -34,7 +22,7 @@ def lessons_are_never_cached(next_serve_page):
     def serve(page, request, args, kwargs):
         response = next_serve_page(page, request, args, kwargs)
         if isinstance(page, LessonPage):
-            _private(response)
+            private(response)
         return response
 
     return serve
@@ -51,13 +39,7 @@ def gate_paid_documents(document, request):
         course = lesson.course()
         if course is not None and can_view_lesson(user, lesson, course):
             return None
-    if not user.is_authenticated:
-        return _private(redirect_to_login(request.get_full_path()))
-    lesson = lessons[0]
-    response = TemplateResponse(
-        request, "commerce/locked.html", {"page": lesson, "course": lesson.course()}, status=403
-    )
-    return _private(response.render())
+    return refuse(request, lessons[0], lessons[0].course())
 
 
 def lessons_using(document):

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from commerce import claims
 from commerce.access import can_view_lesson
+from commerce.gate import refuse
 from commerce.models import Order, is_public_id
 from config import ratelimit
 from courses.models import LessonPage
@@ -45,9 +46,7 @@ def complete_lesson(request, lesson_id):
         raise Http404("No such lesson.")
     course = lesson.course()
     if course is None or not can_view_lesson(request.user, lesson, course):
-        return render(
-            request, "commerce/locked.html", {"page": lesson, "course": course}, status=403
-        )
+        return refuse(request, lesson, course)
     progress.mark_complete(request.user, lesson, course)
     following = course.lessons().filter(path__gt=lesson.path).first() if course else None
     messages.success(request, f"“{lesson.title}” marked complete.")
