@@ -362,7 +362,7 @@ def write_docs(results, command, when, host):
         "- Duplicate deliveries are cheap: the copy stops at the ledger's unique index (it",
         "  waits for the first copy's transaction, then answers 200 `duplicate`).",
         "- The webhook's cost over the floor is the money path itself: signature check, ledger",
-        "  row, order row lock, entitlement, audit row, receipt task — about 19 queries in one",
+        "  row, order row lock, entitlement, audit row, receipt task — about 18 queries in one",
         "  transaction.",
         "- Pages render Wagtail templates in Python; their query counts are constant (the",
         "  catalog with 200 courses and my-courses with 50 courses run the same number of",
