@@ -7,4 +7,4 @@ class CommerceConfig(AppConfig):
     name = "commerce"
 
     def ready(self):
-        from commerce import checks  # noqa: F401 - registers the system checks
+        from commerce import checks, signals  # noqa: F401 - registers checks and receivers

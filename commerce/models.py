@@ -340,3 +340,23 @@ class DownloadEvent(models.Model):
 
     def __str__(self):
         return f"{self.user_id or 'anonymous'} downloaded {self.file_name}"
+
+
+class LessonDocument(models.Model):
+    """A document that some revision of a lesson used. Rows stay when a later revision drops
+    the document: a file once attached to a paid lesson stays as private as that lesson."""
+
+    lesson = models.ForeignKey("courses.LessonPage", on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey("wagtaildocs.Document", on_delete=models.CASCADE, related_name="+")
+    first_seen_at = models.DateTimeField(default=timezone.now)
+
+    # Wagtail's own usage listing already shows where a document is used today.
+    wagtail_reference_index_ignore = True
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "lesson"], name="lesson_document_once")
+        ]
+
+    def __str__(self):
+        return f"document {self.document_id} in lesson {self.lesson_id}"

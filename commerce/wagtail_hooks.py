@@ -1,8 +1,10 @@
 """Gating attaches to content here, so course pages stay ignorant of money."""
 
+from django.core.exceptions import PermissionDenied
 from wagtail import hooks
 
 from commerce.access import can_view_lesson
+from commerce.documents import may_fetch
 from commerce.gate import private, refuse
 from courses.models import LessonPage
 
@@ -29,30 +31,15 @@ def lessons_are_never_cached(next_serve_page):
 
 
 @hooks.register("before_serve_document")
-def gate_paid_documents(document, request):
-    """A document used in lessons is served to whoever may open one of those lessons."""
-    lessons = lessons_using(document)
-    if not lessons:
+def gate_documents(document, request):
+    """Documents are private by default; see commerce.documents for who may fetch one."""
+    allowed, offer = may_fetch(request.user, document)
+    if allowed:
         return None
-    user = request.user
-    for lesson in lessons:
-        course = lesson.course()
-        if course is not None and can_view_lesson(user, lesson, course):
-            return None
-    return refuse(request, lessons[0], lessons[0].course())
-
-
-def lessons_using(document):
-    from django.contrib.contenttypes.models import ContentType
-    from wagtail.models import Page, ReferenceIndex
-
-    page_type = ContentType.objects.get_for_model(Page)
-    ids = (
-        ReferenceIndex.get_references_to(document)
-        .filter(base_content_type=page_type)
-        .values_list("object_id", flat=True)
-    )
-    return list(LessonPage.objects.live().filter(pk__in=[int(i) for i in ids if i.isdigit()]))
+    if offer is not None or not request.user.is_authenticated:
+        lesson, course = offer or (None, None)
+        return refuse(request, lesson, course)
+    raise PermissionDenied
 
 
 # --- admin ---------------------------------------------------------------------------------

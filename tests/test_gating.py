@@ -127,13 +127,6 @@ def test_a_document_of_a_paid_lesson_is_served_to_an_entitled_learner(
     assert b"".join(response.streaming_content) == b"%PDF-1.4 paid"
 
 
-def test_a_document_used_by_no_lesson_is_public(client, db):
-    document = Document.objects.create(
-        title="Brochure", file=ContentFile(b"public", name="brochure.pdf")
-    )
-    assert client.get(document.url).status_code == 200
-
-
 def test_uploaded_documents_are_never_served_from_the_media_url(client, paid_document, settings):
     response = client.get("/media/" + paid_document.file.name)
     assert response.status_code == 404
