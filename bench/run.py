@@ -96,6 +96,8 @@ class Bench:
             STRIPE_SECRET_KEY="sk_test_bench",
             SITE_URL=self.base,
             STRIPE_API_BASE=f"http://127.0.0.1:{self.emu_port}",
+            STRIPE_ALLOW_TEST_SERVER="1",
+            CHECKOUT_RATE="1000000/h",  # every simulated buyer comes from 127.0.0.1
             LOG_LEVEL="WARNING",
         )
         self.procs = []

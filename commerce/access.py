@@ -6,7 +6,8 @@ from django.utils import timezone
 from commerce.models import Entitlement, normalise_email
 
 
-def _active(qs):
+def active(qs):
+    """Entitlements that open a course now: active and not expired."""
     return qs.filter(status=Entitlement.Status.ACTIVE).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
     )
@@ -20,13 +21,13 @@ def has_course_access(user, course):
         return False
     if user.is_staff or user.is_superuser:
         return True
-    return _active(Entitlement.objects.filter(user_id=user.pk, course_id=course.pk)).exists()
+    return active(Entitlement.objects.filter(user_id=user.pk, course_id=course.pk)).exists()
 
 
 def email_has_course_access(email, course):
     """Whether a guest e-mail already owns the course (to stop a second purchase)."""
     email = normalise_email(email)
-    return _active(
+    return active(
         Entitlement.objects.filter(course_id=course.pk).filter(
             Q(email=email) | Q(user__email__iexact=email)
         )
@@ -41,5 +42,5 @@ def entitled_course_ids(user):
     if user is None or not user.is_authenticated:
         return set()
     return set(
-        _active(Entitlement.objects.filter(user_id=user.pk)).values_list("course_id", flat=True)
+        active(Entitlement.objects.filter(user_id=user.pk)).values_list("course_id", flat=True)
     )

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from commerce import gateway
@@ -20,24 +21,33 @@ def order_ttl():
     return timedelta(minutes=min(max(settings.ORDER_TTL_MINUTES, MIN_TTL), MAX_TTL))
 
 
-def reusable_order(course, email):
-    """A buyer who clicks Buy twice gets the same open session, not a second order."""
-    return (
-        Order.objects.filter(
-            status=Order.Status.PENDING,
-            email=email,
-            items__course=course,
-            expires_at__gt=timezone.now() + timedelta(minutes=5),
+def reusable_order(course, *, user, email, session_orders=()):
+    """A buyer who clicks Buy twice gets the same open session, not a second order.
+
+    Only the same owner may reuse an order: the same account, or, for a guest, the same
+    browser session and address. An e-mail address alone never opens someone else's order.
+    """
+    orders = Order.objects.filter(
+        status=Order.Status.PENDING,
+        items__course=course,
+        expires_at__gt=timezone.now() + timedelta(minutes=5),
+    ).exclude(stripe_session_url="")
+    if user is not None and user.is_authenticated:
+        orders = orders.filter(user=user)
+    else:
+        orders = orders.filter(
+            user__isnull=True, email=email, public_id__in=list(session_orders)[-20:]
         )
-        .exclude(stripe_session_url="")
-        .first()
-    )
+    return orders.first()
 
 
-def start_checkout(course, *, user, email, base_url):
-    """Return a pending order with a Checkout Session URL. Raises GatewayError."""
+def start_checkout(course, *, user, email, session_orders=()):
+    """Return a pending order with a Checkout Session URL. Raises GatewayError.
+
+    Stripe's return URLs are built from SITE_URL, never from the request's Host header.
+    """
     email = normalise_email(email)
-    existing = reusable_order(course, email)
+    existing = reusable_order(course, user=user, email=email, session_orders=session_orders)
     if existing:
         return existing
     with transaction.atomic():
@@ -83,8 +93,10 @@ def start_checkout(course, *, user, email, base_url):
                 },
             }
         ],
-        "success_url": f"{base_url}/checkout/success/?session_id={{CHECKOUT_SESSION_ID}}",
-        "cancel_url": f"{base_url}/checkout/cancel/?order={order.public_id}",
+        "success_url": settings.SITE_URL
+        + reverse("checkout_success")
+        + "?session_id={CHECKOUT_SESSION_ID}",
+        "cancel_url": f"{settings.SITE_URL}{reverse('checkout_cancel')}?order={order.public_id}",
     }
     try:
         session = gateway.create_checkout_session(

@@ -27,13 +27,13 @@ def guest_purchases_exist(email):
     return Entitlement.objects.filter(user__isnull=True, email=normalise_email(email)).exists()
 
 
-def make_claim_url(email, base_url=None):
+def make_claim_url(email):
     token = ClaimToken.objects.create(
         email=normalise_email(email),
         expires_at=timezone.now() + timedelta(hours=settings.CLAIM_LINK_HOURS),
     )
     signed = signing.dumps(token.pk, salt=SALT)
-    return (base_url or settings.SITE_URL) + reverse("claim", args=[signed])
+    return settings.SITE_URL + reverse("claim", args=[signed])
 
 
 def read_claim_token(signed):

@@ -7,10 +7,10 @@ site that expires as fast and streams the file itself.
 
 from django.conf import settings
 from django.core import signing
-from django.core.validators import validate_ipv46_address
 from django.urls import reverse
 
 from commerce.models import DownloadEvent
+from config.ratelimit import client_ip
 
 SALT = "commerce.download"
 
@@ -22,15 +22,6 @@ def is_remote(storage):
 def disposition(resource):
     safe = resource.filename.replace('"', "").replace("\\", "")
     return f'attachment; filename="{safe}"'
-
-
-def client_ip(request):
-    ip = request.META.get("REMOTE_ADDR")
-    try:
-        validate_ipv46_address(ip)
-    except Exception:  # noqa: BLE001 - an unusable address is recorded as unknown
-        return None
-    return ip
 
 
 def record(request, resource, lesson, course):

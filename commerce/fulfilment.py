@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from commerce import gateway
+from commerce.access import active
 from commerce.models import Dispute, Entitlement, Order, OrderEvent, Refund
 
 log = logging.getLogger(__name__)
@@ -188,27 +189,43 @@ def access_due(order, dispute_statuses):
     return Entitlement.Status.ACTIVE, ""
 
 
+def _grant(order, item):
+    """Grant the item's course; False when the buyer already has it (no second grant)."""
+    if order.user_id is None and (
+        active(Entitlement.objects.filter(course_id=item.course_id))
+        .filter(user__email__iexact=order.email)
+        .exists()
+    ):
+        return False  # the guest's address is an account's that owns the course
+    try:  # the partial unique index is the check: one active grant per buyer
+        with transaction.atomic():
+            Entitlement.objects.create(
+                course_id=item.course_id,
+                user=order.user,
+                email=order.email,
+                source=Entitlement.Source.PURCHASE,
+                order_item=item,
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
 def _sync_entitlements(order, wanted, reason):
-    notes = []
+    """Bring each item's entitlement in line; returns (notes, items the buyer already had)."""
+    notes, owned = [], 0
     now = timezone.now()
-    for item in order.items.select_related("entitlement").all():
+    items = list(order.items.select_related("entitlement").all())
+    for item in items:
         entitlement = getattr(item, "entitlement", None)
         if entitlement is None:
-            if wanted != Entitlement.Status.ACTIVE:
+            if wanted != Entitlement.Status.ACTIVE or order.already_owned_at:
                 continue
-            try:  # the partial unique index is the check: one active grant per buyer
-                with transaction.atomic():
-                    Entitlement.objects.create(
-                        course_id=item.course_id,
-                        user=order.user,
-                        email=order.email,
-                        source=Entitlement.Source.PURCHASE,
-                        order_item=item,
-                    )
-            except IntegrityError:
+            if _grant(order, item):
+                notes.append(f"access granted to {item.title}")
+            else:
                 notes.append(f"buyer already had access to {item.title}; no second grant")
-                continue
-            notes.append(f"access granted to {item.title}")
+                owned += 1
         elif entitlement.status != wanted and entitlement.status != Entitlement.Status.REVOKED:
             # Revocation is final; suspension can be lifted.
             entitlement.status = wanted
@@ -217,7 +234,7 @@ def _sync_entitlements(order, wanted, reason):
                 entitlement.revoked_at = now
             entitlement.save(update_fields=["status", "reason", "revoked_at", "updated_at"])
             notes.append(f"access to {item.title} {wanted}" + (f" ({reason})" if reason else ""))
-    return notes
+    return notes, (owned if items and owned == len(items) else 0)
 
 
 def _settle(order, changes, *, source, event_id="", actor=None):
@@ -227,9 +244,12 @@ def _settle(order, changes, *, source, event_id="", actor=None):
     disputes = set(order.disputes.values_list("status", flat=True))
     old_status = order.status
     order.status = derive_status(order, disputes)
-    order.save()
     wanted, reason = access_due(order, disputes)
-    notes = _sync_entitlements(order, wanted, reason) if wanted else []
+    notes, already_owned = _sync_entitlements(order, wanted, reason) if wanted else ([], 0)
+    if already_owned and getattr(order, "_newly_paid", False) and not order.already_owned_at:
+        order.already_owned_at = timezone.now()
+        notes.append("the payment will be refunded in full automatically")
+    order.save()
     OrderEvent.objects.create(
         order=order,
         source=source,
@@ -249,9 +269,12 @@ def _settle(order, changes, *, source, event_id="", actor=None):
         "; ".join(changes + notes),
     )
     if getattr(order, "_newly_paid", False):
-        from commerce.tasks import enqueue_receipt
+        from commerce.tasks import enqueue_already_owned_refund, enqueue_receipt
 
-        transaction.on_commit(lambda: enqueue_receipt(order.pk))
+        if order.already_owned_at:
+            transaction.on_commit(lambda: enqueue_already_owned_refund(order.pk))
+        else:
+            transaction.on_commit(lambda: enqueue_receipt(order.pk))
     return order
 
 

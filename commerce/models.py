@@ -72,6 +72,10 @@ class Order(models.Model):
     expired_at = models.DateTimeField(null=True, blank=True)
     review_reason = models.TextField(blank=True)
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    # The buyer already had access to everything in the order when its payment arrived: no
+    # second grant; the payment is refunded automatically and the buyer told why, once.
+    already_owned_at = models.DateTimeField(null=True, blank=True)
+    auto_refund_requested_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

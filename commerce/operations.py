@@ -213,7 +213,7 @@ def replay_event(event_id, *, actor=None, source=OrderEvent.Source.ADMIN):
 
 def send_missing_receipts(*, older_than_minutes=10):
     """A paid order whose receipt task was lost gets it now (send_receipt is idempotent)."""
-    from commerce.tasks import enqueue_receipt
+    from commerce.tasks import enqueue_already_owned_refund, enqueue_receipt
 
     cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
     ids = list(
@@ -221,12 +221,24 @@ def send_missing_receipts(*, older_than_minutes=10):
             paid_at__isnull=False,
             paid_at__lte=cutoff,
             receipt_sent_at__isnull=True,
+            already_owned_at__isnull=True,
             status__in=[Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED],
         ).values_list("pk", flat=True)[:200]
     )
     for pk in ids:
         enqueue_receipt(pk)
-    return {"enqueued": len(ids)}
+    # A payment for a course the buyer already had, whose refund task was lost.
+    refunds = list(
+        Order.objects.filter(
+            already_owned_at__isnull=False,
+            already_owned_at__lte=cutoff,
+            auto_refund_requested_at__isnull=True,
+            status=Order.Status.PAID,
+        ).values_list("pk", flat=True)[:200]
+    )
+    for pk in refunds:
+        enqueue_already_owned_refund(pk)
+    return {"enqueued": len(ids), "refunds_enqueued": len(refunds)}
 
 
 # --- manual access ---------------------------------------------------------------------------

@@ -27,9 +27,28 @@ class ReadOnlyPolicy(ModelPermissionPolicy):
         return any(self.user_has_permission(user, action) for action in actions)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A text cell a spreadsheet would run as a formula is exported as plain text (OWASP's
+    CSV injection advice): buyers choose their e-mail, downloaders their User-Agent."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class SafeExportIndexView(IndexView):
+    """Every CSV/XLSX export of the commerce listings goes through here."""
+
+    def preprocess_field_value(self, field, value, export_format):
+        return spreadsheet_safe(super().preprocess_field_value(field, value, export_format))
+
+
 class ReadOnlyViewSet(ModelViewSet):
     """Listing, filters, export and inspect; the policy refuses add, edit and delete."""
 
+    index_view_class = SafeExportIndexView
     exclude_form_fields = []
     # Money rows reference nothing editors manage; indexing them costs every webhook a query.
     add_to_reference_index = False
@@ -114,7 +133,7 @@ class OrderViewSet(ReadOnlyViewSet):
     copy_view_enabled = False
 
 
-class EntitlementIndexView(IndexView):
+class EntitlementIndexView(SafeExportIndexView):
     @property
     def header_buttons(self):
         buttons = list(super().header_buttons)

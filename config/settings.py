@@ -6,7 +6,9 @@ configuration. Every variable is documented in docs/configuration.md.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -82,8 +84,8 @@ INSTALLED_APPS = [
     "django_filters",
     "allauth",
     "allauth.account",
+    "axes",
     "django_q",
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -101,8 +103,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -146,6 +151,8 @@ FORMS_URLFIELD_ASSUME_HTTPS = True
 
 AUTH_USER_MODEL = "config.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses every login form (Wagtail admin, allauth) while an address is locked out.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -166,7 +173,21 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
-ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = urlsplit(SITE_URL).scheme or "https"
+ACCOUNT_ADAPTER = "learner.accounts.AccountAdapter"
+
+# django-axes: failed logins on every form are counted in the database (shared by every
+# process and node) per account and client address; the account unlocks after a cool-off.
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "account/lockout.html"
+AXES_CLIENT_IP_CALLABLE = "config.ratelimit.client_ip"
+AXES_USERNAME_CALLABLE = "config.ratelimit.login_identifier"
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -222,11 +243,21 @@ STREAM_CUSTOMER_CODE = env("STREAM_CUSTOMER_CODE")
 STREAM_TOKEN_TTL = env_int("STREAM_TOKEN_TTL", 3600)
 
 REDIS_URL = env("REDIS_URL")
+# Rate limits and allauth's throttles live in the cache, so every process must share it:
+# Redis when configured; otherwise, with DEBUG off, a database table (created by migrate).
+# Per-process memory is for local development only.
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+        }
+    }
+elif not DEBUG:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
         }
     }
 else:
@@ -268,25 +299,78 @@ DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", "usd").lower()
 CLAIM_LINK_HOURS = env_int("CLAIM_LINK_HOURS", 72)
 RECONCILE_DAYS = env_int("RECONCILE_DAYS", 3)
 FIND_PURCHASES_RATE = env("FIND_PURCHASES_RATE", "5/h")
+CHECKOUT_RATE = env("CHECKOUT_RATE", "20/h")
+# How many reverse proxies in front of the site append to X-Forwarded-For (0: trust none and
+# use the connection's address). Rate limits and login lockouts key on the result.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# A production-mode (DEBUG off) run against a Stripe-compatible test server (the local
+# emulator, stripe-mock) for staging. Refused unless set, and only with a test-mode key.
+STRIPE_ALLOW_TEST_SERVER = env_bool("STRIPE_ALLOW_TEST_SERVER", False)
 
 # Security: on by default when DEBUG is off.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+# One year once DEBUG is off (browsers only honour it over HTTPS); raise the stakes with the
+# subdomain and preload flags only when every subdomain serves HTTPS.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None
 )
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "SAMEORIGIN"
 
-WAGTAIL_SITE_NAME = env("SITE_NAME", "Courses")
+SITE_NAME = env("SITE_NAME", "Courses")
+WAGTAIL_SITE_NAME = SITE_NAME
 WAGTAILADMIN_BASE_URL = SITE_URL
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 WAGTAILDOCS_EXTENSIONS = ["csv", "docx", "key", "odt", "pdf", "pptx", "rtf", "txt", "xlsx", "zip"]
 WAGTAILDOCS_SERVE_METHOD = "serve_view"
 WAGTAIL_I18N_ENABLED = False
-WAGTAILEMBEDS_RESPONSIVE_HTML = True
+# The responsive wrapper is an inline style, which the Content-Security-Policy forbids; the
+# stylesheet sizes embeds instead.
+WAGTAILEMBEDS_RESPONSIVE_HTML = False
+
+
+def _origin(url):
+    bits = urlsplit(url)
+    return f"{bits.scheme}://{bits.netloc}" if bits.scheme and bits.netloc else None
+
+
+# Content-Security-Policy (django-csp) on every page but Wagtail's admin, whose own scripts
+# are inline. The site itself needs no inline script or style. Checkout forms redirect to
+# Stripe's hosted page (or the local emulator's), so form-action names it.
+_STRIPE_PAGES = ["https://checkout.stripe.com", "https://billing.stripe.com"]
+if STRIPE_API_BASE and _origin(STRIPE_API_BASE):
+    _STRIPE_PAGES.append(_origin(STRIPE_API_BASE))
+_VIDEO_FRAMES = [
+    "https://www.youtube.com",
+    "https://www.youtube-nocookie.com",
+    "https://player.vimeo.com",
+    "https://iframe.videodelivery.net",
+    "https://*.cloudflarestream.com",
+]
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/admin/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"] + env_list("CSP_IMG_SRC"),
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "media-src": ["'self'"],
+        "frame-src": _VIDEO_FRAMES,
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'self'"],
+        "form-action": ["'self'"] + _STRIPE_PAGES,
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -24,3 +24,8 @@ STORAGES["private"] = {  # noqa: F405
 }
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# One process runs the suite; the database cache that production uses without Redis is
+# proven by tests/test_security_http.py against a real table.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Suites buy hundreds of courses from 127.0.0.1; the limit itself is tested with its own rate.
+CHECKOUT_RATE = "100000/h"

@@ -1,6 +1,11 @@
-"""django-allauth glue: purchases follow proven addresses."""
+"""django-allauth glue: purchases follow proven addresses; e-mails speak for SITE_URL."""
 
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
+from django.conf import settings
 
 from commerce.claims import attach_guest_purchases
 
@@ -33,3 +38,28 @@ def on_email_confirmed(request, email_address, **kwargs):
 
 def on_user_logged_in(request, user, **kwargs):
     claim_verified_addresses(user)
+
+
+def on_site(url):
+    """The same path on SITE_URL: a request's Host header never reaches an e-mail."""
+    bits = urlsplit(url)
+    return settings.SITE_URL + bits.path + (f"?{bits.query}" if bits.query else "")
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    """allauth's e-mails name the site by SITE_NAME and link to SITE_URL."""
+
+    def format_email_subject(self, subject):
+        return f"[{settings.SITE_NAME}] {subject}"
+
+    def send_mail(self, template_prefix, email, context):
+        context = {
+            **{
+                key: on_site(value) if key.endswith("_url") and isinstance(value, str) else value
+                for key, value in context.items()
+            },
+            "current_site": SimpleNamespace(
+                name=settings.SITE_NAME, domain=urlsplit(settings.SITE_URL).netloc
+            ),
+        }
+        super().send_mail(template_prefix, email, context)

@@ -9,12 +9,14 @@ from commerce.claims import make_claim_url
 log = logging.getLogger(__name__)
 
 
-def enqueue_claim_email(email, base_url):
-    async_task("learner.tasks.send_claim_email", email, base_url, task_name="claim-email")
+def enqueue_claim_email(email):
+    async_task("learner.tasks.send_claim_email", email, task_name="claim-email")
 
 
-def send_claim_email(email, base_url):
-    url = make_claim_url(email, base_url)
+def send_claim_email(email, base_url=None):
+    """The link is built on SITE_URL (``base_url`` is accepted from tasks queued by older code
+    and ignored: a request's Host header never reaches an e-mail)."""
+    url = make_claim_url(email)
     context = {"email": email, "claim_url": url}
     message = EmailMultiAlternatives(
         subject="Your course purchases",

@@ -112,14 +112,14 @@ def find_purchases(request):
     form = FindPurchasesForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"].strip().lower()
-        ip = request.META.get("REMOTE_ADDR", "")
+        ip = ratelimit.client_ip(request)
         rate = settings.FIND_PURCHASES_RATE
         if ratelimit.hit(f"find:ip:{ip}", rate) | ratelimit.hit(f"find:email:{email}", rate):
             return render(
                 request, "learner/find_purchases.html", {"form": form, "limited": True}, status=429
             )
         if claims.guest_purchases_exist(email):
-            enqueue_claim_email(email, request.build_absolute_uri("/")[:-1])
+            enqueue_claim_email(email)
         return render(request, "learner/find_purchases.html", {"sent": True, "email": email})
     return render(
         request,

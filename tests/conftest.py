@@ -1,11 +1,23 @@
 """Plain fixtures for the page tree: home → catalog → course → module → lessons."""
 
+import copy
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from wagtail.models import Locale, Page, Site
 
 from config.models import HomePage
 from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Rate-limit counters and cached answers never leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def publish(parent, page):
@@ -146,5 +158,10 @@ def live_stripe(live_server, settings):
         synchronous_delivery=not on_postgres(),
     ).start()
     settings.STRIPE_API_BASE = server.url
+    # What config.settings derives from STRIPE_API_BASE at start-up: the checkout form may
+    # redirect to the emulator's hosted page.
+    policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+    policy["DIRECTIVES"]["form-action"].append(server.url)
+    settings.CONTENT_SECURITY_POLICY = policy
     yield server
     server.stop()

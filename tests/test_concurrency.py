@@ -91,8 +91,9 @@ def test_two_orders_for_the_same_buyer_and_course_grant_one_active_entitlement(c
     run_together(*[lambda e=e: post_event(e) for e in events])
     assert Entitlement.objects.filter(status="active", email="twice@example.com").count() == 1
     assert Order.objects.filter(status="paid").count() == 2
-    notes = OrderEvent.objects.filter(message__contains="already had access")
+    notes = OrderEvent.objects.filter(message__contains="no second grant")
     assert notes.count() == 1
+    assert OrderEvent.objects.filter(message__startswith="automatic full refund").count() == 1
 
 
 def test_refund_and_completion_at_once_end_refunded(course, emulator):

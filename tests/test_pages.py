@@ -152,7 +152,8 @@ class EditorAuthoringTests(WagtailPageTestCase):
     def setUp(self):
         from tests.conftest import publish
 
-        self.login()
+        # force_login: django-axes (rightly) refuses authenticate() calls without a request.
+        self.client.force_login(self.create_superuser("admin", "admin@example.com", "password"))
         root = Page.get_first_root_node()
         self.home = publish(root, HomePage(title="Home", slug="home-admin"))
         self.catalog = publish(self.home, CourseIndexPage(title="Courses", slug="courses"))
