@@ -12,9 +12,10 @@ from django.utils import timezone
 from django.views.generic import FormView, TemplateView, View
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
+from base.money import format_money
 from commerce import gateway, operations
 from commerce.models import Dispute, Entitlement, Order, OrderEvent, ReconciliationRun, Refund
-from courses.models import CoursePage, format_money
+from courses.models import CoursePage
 
 PAID = [
     Order.Status.PAID,
@@ -31,6 +32,13 @@ class PermissionMixin:
         if not request.user.has_perm(self.permission):
             raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)
+
+
+class CommerceAdminView(PermissionMixin, WagtailAdminTemplateMixin):
+    """A commerce screen in the admin: its own title in the header and the browser tab."""
+
+    def get_breadcrumbs_items(self):
+        return [*self.breadcrumbs_items, {"url": "", "label": self.get_page_title()}]
 
 
 class GrantForm(forms.Form):
@@ -52,7 +60,7 @@ class RevokeForm(forms.Form):
     )
 
 
-class GrantAccessView(PermissionMixin, WagtailAdminTemplateMixin, FormView):
+class GrantAccessView(CommerceAdminView, FormView):
     permission = "commerce.grant_entitlement"
     page_title = "Grant access"
     header_icon = "key"
@@ -79,7 +87,7 @@ class GrantAccessView(PermissionMixin, WagtailAdminTemplateMixin, FormView):
         return redirect("/admin/commerce/entitlements/")
 
 
-class RevokeAccessView(PermissionMixin, WagtailAdminTemplateMixin, FormView):
+class RevokeAccessView(CommerceAdminView, FormView):
     permission = "commerce.grant_entitlement"
     page_title = "Revoke access"
     header_icon = "key"
@@ -124,7 +132,7 @@ class ReplayEventView(PermissionMixin, View):
         return redirect(f"/admin/commerce/stripe-events/inspect/{row.pk}/")
 
 
-class ReconcileView(PermissionMixin, WagtailAdminTemplateMixin, TemplateView):
+class ReconcileView(CommerceAdminView, TemplateView):
     permission = "commerce.reconcile_order"
     page_title = "Reconcile with Stripe"
     header_icon = "rotate"
@@ -155,7 +163,7 @@ class ReconcileView(PermissionMixin, WagtailAdminTemplateMixin, TemplateView):
         return redirect(reverse("commerce_reconcile"))
 
 
-class SalesReportView(PermissionMixin, WagtailAdminTemplateMixin, TemplateView):
+class SalesReportView(CommerceAdminView, TemplateView):
     permission = "commerce.view_order"
     page_title = "Sales"
     header_icon = "doc-full"
@@ -198,9 +206,12 @@ class SalesReportView(PermissionMixin, WagtailAdminTemplateMixin, TemplateView):
                     users=Count("user", distinct=True),
                     guests=Count("email", filter=Q(user__isnull=True), distinct=True),
                 ),
-                "refunds": Refund.objects.values("currency")
-                .annotate(count=Count("pk"), total=Sum("amount"))
-                .order_by("currency"),
+                "refunds": [
+                    {**row, "total_display": format_money(row["total"], row["currency"])}
+                    for row in Refund.objects.values("currency")
+                    .annotate(count=Count("pk"), total=Sum("amount"))
+                    .order_by("currency")
+                ],
                 "disputes": Dispute.objects.values("status")
                 .annotate(count=Count("pk"))
                 .order_by("status"),

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from base.money import format_money
 from commerce import gateway
 from commerce.models import Entitlement, Order, OrderEvent, OrderItem, normalise_email
 
@@ -69,8 +70,8 @@ def start_checkout(course, *, user, email, session_orders=()):
             order=order,
             source=OrderEvent.Source.CHECKOUT,
             to_status=order.status,
-            message=f"order created for {course.title} at {course.price_amount} "
-            f"{course.price_currency}",
+            message=f"order created for {course.title} at "
+            f"{format_money(course.price_amount, course.price_currency)}",
         )
     params = {
         "mode": "payment",

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from base.money import format_money
 from commerce import gateway
 from commerce.access import active
 from commerce.models import Dispute, Entitlement, Order, OrderEvent, Refund
@@ -72,7 +73,7 @@ def _record_session(order, session, hint=None):
             order.amount_discount = (session.get("total_details") or {}).get("amount_discount") or 0
             note = "payment succeeded"
             if order.amount_discount:
-                note += f" with a discount of {order.amount_discount} {order.currency}"
+                note += f" with a discount of {format_money(order.amount_discount, order.currency)}"
             changes.append(note)
     elif status == "complete" and payment_status == "unpaid":
         if not order.processing_at and not order.failed_at:
@@ -95,7 +96,10 @@ def _amount_problem(order, session):
     discount = details.get("amount_discount") or 0
     extras = (details.get("amount_tax") or 0) + (details.get("amount_shipping") or 0)
     if subtotal != order.amount_subtotal:
-        return f"subtotal {subtotal} does not match the snapshot {order.amount_subtotal}"
+        return (
+            f"subtotal {subtotal} does not match the snapshot {order.amount_subtotal} "
+            f"(minor units, {order.currency})"
+        )
     if total is None or total != subtotal - discount + extras:
         return f"total {total} is not subtotal {subtotal} less discount {discount}"
     return ""
@@ -116,13 +120,14 @@ def _record_refund(order, charge):
             },
         )
         if created:
-            changes.append(f"refund {refund['id']} of {refund.get('amount')} recorded")
+            amount = format_money(refund.get("amount") or 0, order.currency)
+            changes.append(f"refund {refund['id']} of {amount} recorded")
     counted = sum(r.amount for r in order.refunds.all() if r.status in ("succeeded", "pending", ""))
     refunded = max(order.amount_refunded, charge.get("amount_refunded") or 0, counted)
     refunded = min(refunded, order.amount_subtotal)
     if refunded != order.amount_refunded:
         order.amount_refunded = refunded
-        changes.append(f"refunded total is now {refunded} {order.currency}")
+        changes.append(f"refunded total is now {format_money(refunded, order.currency)}")
     return changes
 
 

@@ -37,7 +37,7 @@ class Order(models.Model):
         PROCESSING = "processing", "Payment processing"
         PAID = "paid", "Paid"
         FAILED = "failed", "Payment failed"
-        EXPIRED = "expired", "Expired / canceled"
+        EXPIRED = "expired", "Abandoned (checkout expired)"
         NEEDS_REVIEW = "needs_review", "Needs review"
         PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
         REFUNDED = "refunded", "Refunded"
@@ -101,6 +101,38 @@ class Order(models.Model):
     @property
     def is_paid(self):
         return self.paid_at is not None
+
+    @property
+    def outcome(self):
+        """The status as an owner reads it: an open checkout is told apart from one the buyer
+        walked away from before the expiry job has marked it."""
+        if self.status == self.Status.PENDING:
+            if self.expires_at and self.expires_at <= timezone.now():
+                return "Abandoned (checkout not completed)"
+            return "Checkout open"
+        return self.get_status_display()
+
+    @property
+    def subtotal_display(self):
+        from base.money import format_money
+
+        return format_money(self.amount_subtotal, self.currency)
+
+    @property
+    def total_display(self):
+        from base.money import format_money
+
+        return format_money(self.amount_total, self.currency)
+
+    @property
+    def refunded_display(self):
+        from base.money import format_money
+
+        return format_money(self.amount_refunded, self.currency)
+
+    @property
+    def course_titles(self):
+        return ", ".join(item.title for item in self.items.all())
 
 
 class OrderItem(models.Model):
@@ -169,7 +201,9 @@ class Refund(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
-        return f"{self.stripe_refund_id} ({self.amount} {self.currency})"
+        from base.money import format_money
+
+        return f"{self.stripe_refund_id} ({format_money(self.amount, self.currency)})"
 
 
 class Dispute(models.Model):
@@ -318,6 +352,22 @@ class ReconciliationRun(models.Model):
     def __str__(self):
         return f"reconciliation {self.started_at:%Y-%m-%d %H:%M} ({'ok' if self.ok else 'failed'})"
 
+    FIGURES = [
+        ("sessions_checked", "Checkout sessions checked"),
+        ("orders_fixed", "Orders brought up to date"),
+        ("events_seen", "Stripe events seen"),
+        ("events_recovered", "Missed events recovered"),
+    ]
+
+    def figures(self):
+        """The summary as labelled figures, in a fixed order."""
+        summary = self.summary or {}
+        return [(label, summary.get(key, 0)) for key, label in self.FIGURES]
+
+    @property
+    def figures_text(self):
+        return ", ".join(f"{label}: {value}" for label, value in self.figures())
+
 
 class DownloadEvent(models.Model):
     """Who fetched which protected file, when, from where. Written before the link is issued."""
@@ -344,6 +394,11 @@ class DownloadEvent(models.Model):
 
     def __str__(self):
         return f"{self.user_id or 'anonymous'} downloaded {self.file_name}"
+
+    @property
+    def title(self):
+        """The file as the editor named it; the stored name once the file is gone."""
+        return self.resource.title if self.resource_id and self.resource else self.file_name
 
 
 class LessonDocument(models.Model):

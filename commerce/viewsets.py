@@ -2,7 +2,9 @@
 unless an administrator gives their group the commerce view permissions."""
 
 import django_filters
+from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.ui.tables import Column, DateColumn
 from wagtail.admin.views.generic import IndexView, InspectView
@@ -11,8 +13,9 @@ from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.admin.widgets.button import HeaderButton
 from wagtail.permission_policies import ModelPermissionPolicy
 
+from base.money import format_money
 from commerce.models import DownloadEvent, Entitlement, Order, ReconciliationRun, StripeEvent
-from courses.models import CoursePage, format_money
+from courses.models import CoursePage
 
 
 class ReadOnlyPolicy(ModelPermissionPolicy):
@@ -63,9 +66,35 @@ class MoneyColumn(Column):
         return format_money(amount, instance.currency) if amount is not None else "—"
 
 
+OUTCOMES = {
+    "open": ("Checkout open", lambda qs, now: qs.filter(status="pending", expires_at__gt=now)),
+    "abandoned": (
+        "Abandoned",
+        lambda qs, now: qs.filter(Q(status="expired") | Q(status="pending", expires_at__lte=now)),
+    ),
+    "processing": ("Payment processing", lambda qs, now: qs.filter(status="processing")),
+    "failed": ("Payment failed", lambda qs, now: qs.filter(status="failed")),
+    "paid": ("Paid", lambda qs, now: qs.filter(status="paid")),
+    "refunded": (
+        "Refunded (fully or partly)",
+        lambda qs, now: qs.filter(status__in=["refunded", "partially_refunded"]),
+    ),
+    "disputed": ("Disputed", lambda qs, now: qs.filter(status="disputed")),
+    "needs_review": ("Needs review", lambda qs, now: qs.filter(status="needs_review")),
+}
+
+
 class OrderFilterSet(WagtailFilterSet):
+    outcome = django_filters.ChoiceFilter(
+        choices=[(key, label) for key, (label, _) in OUTCOMES.items()],
+        method="filter_outcome",
+        label="Outcome",
+    )
     course = django_filters.ModelChoiceFilter(
-        field_name="items__course", queryset=CoursePage.objects.all(), label="Course"
+        field_name="items__course",
+        queryset=CoursePage.objects.order_by("title"),
+        label="Course",
+        distinct=True,
     )
     created_at = django_filters.DateFromToRangeFilter(label="Created", widget=DateRangePickerWidget)
     email = django_filters.CharFilter(field_name="email", lookup_expr="icontains")
@@ -73,6 +102,14 @@ class OrderFilterSet(WagtailFilterSet):
     class Meta:
         model = Order
         fields = ["status", "currency"]
+
+    def filter_outcome(self, queryset, name, value):
+        return OUTCOMES[value][1](queryset, timezone.now())
+
+
+class OrderIndexView(SafeExportIndexView):
+    def get_base_queryset(self):
+        return super().get_base_queryset().prefetch_related("items")
 
 
 class OrderInspectView(InspectView):
@@ -102,10 +139,12 @@ class OrderViewSet(ReadOnlyViewSet):
     icon = "list-ul"
     menu_label = "Orders"
     url_prefix = "commerce/orders"
+    index_view_class = OrderIndexView
     list_display = [
         "public_id",
         "email",
-        "status",
+        Column("course_titles", label="Course"),
+        Column("outcome", label="Status"),
         MoneyColumn("amount_subtotal", label="Price"),
         MoneyColumn("amount_total", label="Paid"),
         DateColumn("created_at", label="Created"),
@@ -116,17 +155,32 @@ class OrderViewSet(ReadOnlyViewSet):
     list_export = [
         "public_id",
         "email",
+        "course_titles",
         "status",
+        "outcome",
         "currency",
+        "subtotal_display",
         "amount_subtotal",
         "amount_discount",
+        "total_display",
         "amount_total",
+        "refunded_display",
         "amount_refunded",
         "created_at",
         "paid_at",
         "stripe_session_id",
         "stripe_payment_intent_id",
     ]
+    export_headings = {
+        "course_titles": "Courses",
+        "subtotal_display": "Price",
+        "amount_subtotal": "Price (minor units)",
+        "amount_discount": "Discount (minor units)",
+        "total_display": "Paid",
+        "amount_total": "Paid (minor units)",
+        "refunded_display": "Refunded",
+        "amount_refunded": "Refunded (minor units)",
+    }
     export_filename = "orders"
     inspect_view_enabled = True
     inspect_view_class = OrderInspectView
@@ -214,7 +268,25 @@ class StripeEventViewSet(ReadOnlyViewSet):
     search_backend_name = None
     inspect_view_enabled = True
     inspect_view_class = StripeEventInspectView
+    inspect_view_fields = [
+        "event_id",
+        "type",
+        "status",
+        "error",
+        "attempts",
+        "livemode",
+        "api_version",
+        "order",
+        "stripe_created",
+        "received_at",
+        "processed_at",
+        "next_attempt_at",
+    ]
     copy_view_enabled = False
+
+
+class ReconciliationRunInspectView(InspectView):
+    template_name = "commerce/admin/reconciliation_run_inspect.html"
 
 
 class ReconciliationRunViewSet(ReadOnlyViewSet):
@@ -227,11 +299,13 @@ class ReconciliationRunViewSet(ReadOnlyViewSet):
         "triggered_by",
         "dry_run",
         "ok",
-        "summary",
+        Column("figures_text", label="Result"),
         "error",
     ]
     list_filter = ["ok", "dry_run"]
     inspect_view_enabled = True
+    inspect_view_class = ReconciliationRunInspectView
+    inspect_view_fields = ["started_at", "finished_at", "since", "triggered_by", "dry_run", "ok"]
     copy_view_enabled = False
 
 
@@ -255,13 +329,19 @@ class DownloadFilterSet(WagtailFilterSet):
         fields = []
 
 
+class DownloadIndexView(SafeExportIndexView):
+    def get_base_queryset(self):
+        return super().get_base_queryset().select_related("resource", "lesson", "course", "user")
+
+
 class DownloadEventViewSet(ReadOnlyViewSet):
     model = DownloadEvent
     icon = "download"
     menu_label = "Downloads"
     url_prefix = "commerce/downloads"
+    index_view_class = DownloadIndexView
     list_display = [
-        "file_name",
+        Column("title", label="File"),
         "user",
         "course",
         "lesson",
@@ -272,6 +352,7 @@ class DownloadEventViewSet(ReadOnlyViewSet):
     list_export = [
         "created_at",
         "user_id",
+        "title",
         "file_name",
         "course_id",
         "lesson_id",

@@ -9,19 +9,10 @@ from wagtail.fields import RichTextField, StreamField
 from wagtail.models import Orderable, Page
 from wagtail.search import index
 
+from base.money import format_money
 from courses.blocks import CourseDescriptionBlock, LessonBodyBlock
 
 CURRENCIES = [("usd", "USD"), ("eur", "EUR"), ("gbp", "GBP"), ("cad", "CAD"), ("aud", "AUD")]
-ZERO_DECIMAL_CURRENCIES = {"jpy", "krw", "vnd", "clp", "pyg", "xaf", "xof", "ugx", "rwf"}
-
-
-def format_money(amount, currency):
-    """Display integer minor units; money is never a float anywhere else."""
-    code = currency.upper()
-    if currency.lower() in ZERO_DECIMAL_CURRENCIES:
-        return f"{amount:,} {code}"
-    major, minor = divmod(amount, 100)
-    return f"{major:,}.{minor:02d} {code}"
 
 
 class CourseIndexPage(Page):

@@ -6,7 +6,7 @@ from wagtail.models import Page
 from wagtail.test.utils import WagtailPageTestCase
 
 from config.models import HomePage
-from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage, format_money
+from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage
 from tests.conftest import make_course
 
 
@@ -132,12 +132,6 @@ def test_course_page_query_count_does_not_grow_with_lessons(client, catalog):
 def test_search_finds_lesson_titles_and_summaries_but_never_bodies(course):
     assert LessonPage.objects.live().search("Summary").count() == 2
     assert LessonPage.objects.live().search("Secret").count() == 0
-
-
-def test_money_is_formatted_from_minor_units():
-    assert format_money(4900, "usd") == "49.00 USD"
-    assert format_money(5, "eur") == "0.05 EUR"
-    assert format_money(500, "jpy") == "500 JPY"
 
 
 def test_healthz_answers_ok(client, db):

@@ -1,6 +1,6 @@
 from django import template
 
-from courses.models import format_money
+from base.money import format_money
 
 register = template.Library()
 
