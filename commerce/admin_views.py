@@ -13,7 +13,7 @@ from django.views.generic import FormView, TemplateView, View
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from base.money import format_money
-from commerce import gateway, operations
+from commerce import gateway, operations, refunds
 from commerce.models import Dispute, Entitlement, Order, OrderEvent, ReconciliationRun, Refund
 from courses.models import CoursePage
 
@@ -113,6 +113,84 @@ class RevokeAccessView(CommerceAdminView, FormView):
         )
         messages.success(self.request, f"Revoked {len(revoked)} entitlement(s).")
         return redirect("/admin/commerce/entitlements/")
+
+
+class RefundForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[("full", "Full refund of what is left"), ("partial", "Partial refund")],
+        widget=forms.RadioSelect,
+        initial="full",
+        label="Refund",
+    )
+    amount = forms.DecimalField(
+        required=False,
+        min_value=0,
+        max_digits=12,
+        help_text="For a partial refund, in the order's currency, e.g. 12.50.",
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=1000,
+        help_text="Required; kept in the order's timeline.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == "partial" and data.get("amount") in (None, ""):
+            self.add_error("amount", "Enter the amount to refund.")
+        return data
+
+
+class RefundOrderView(CommerceAdminView, FormView):
+    """Ask Stripe for a refund; the order changes when Stripe confirms it."""
+
+    permission = "commerce.refund_order"
+    page_title = "Refund order"
+    header_icon = "undo"
+    template_name = "commerce/admin/refund.html"
+    form_class = RefundForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.order = get_object_or_404(Order, pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_page_subtitle(self):
+        return self.order.public_id
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        left = refunds.refundable(self.order)
+        context.update(
+            order=self.order,
+            refundable=format_money(left, self.order.currency),
+            can_refund=left > 0,
+            order_url=reverse("commerce_order:inspect", args=[self.order.pk]),
+        )
+        return context
+
+    def form_valid(self, form):
+        order, data = self.order, form.cleaned_data
+        try:
+            if data["kind"] == "full":
+                amount = refunds.refundable(order)
+            else:
+                amount = refunds.to_minor(data["amount"], order.currency)
+            request, asked_now = refunds.request_refund(
+                order.pk, amount=amount, reason=data["reason"], actor=self.request.user
+            )
+        except refunds.RefundRefused as exc:
+            form.add_error(None, str(exc))
+            return self.form_invalid(form)
+        shown = format_money(request.amount, request.currency)
+        if asked_now:
+            messages.success(
+                self.request,
+                f"Refund of {shown} requested from Stripe. The order shows it as refunded "
+                "when Stripe confirms, usually within seconds.",
+            )
+        else:
+            messages.info(self.request, f"A refund of {shown} was already requested.")
+        return redirect(reverse("commerce_order:inspect", args=[order.pk]))
 
 
 class ReplayEventView(PermissionMixin, View):

@@ -15,7 +15,7 @@ from django.utils import timezone
 from base.money import format_money
 from commerce import gateway
 from commerce.access import active
-from commerce.models import Dispute, Entitlement, Order, OrderEvent, Refund
+from commerce.models import Dispute, Entitlement, Order, OrderEvent, Refund, RefundRequest
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,11 @@ def _record_refund(order, charge):
                 "status": refund.get("status") or "",
             },
         )
+        key = (refund.get("metadata") or {}).get("refund_request")
+        if key:  # asked for from the admin; the request now knows its Stripe refund
+            RefundRequest.objects.filter(idempotency_key=key, stripe_refund_id="").update(
+                stripe_refund_id=refund["id"], status=RefundRequest.Status.SENT
+            )
         if created:
             amount = format_money(refund.get("amount") or 0, order.currency)
             changes.append(f"refund {refund['id']} of {amount} recorded")

@@ -82,7 +82,10 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("reconcile_order", "Can run reconciliation with Stripe")]
+        permissions = [
+            ("reconcile_order", "Can run reconciliation with Stripe"),
+            ("refund_order", "Can refund orders"),
+        ]
         indexes = [
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["email"]),
@@ -204,6 +207,42 @@ class Refund(models.Model):
         from base.money import format_money
 
         return f"{self.stripe_refund_id} ({format_money(self.amount, self.currency)})"
+
+
+class RefundRequest(models.Model):
+    """A refund someone asked Stripe for. The order changes only when Stripe confirms it
+    (``charge.refunded`` or reconciliation), like every refund. The idempotency key is
+    unique, so a double click or two admins at once make one request and one refund."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        SENT = "sent", "Accepted by Stripe"
+        FAILED = "failed", "Refused or failed"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refund_requests")
+    amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    stripe_refund_id = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refundrequest_positive"),
+            models.CheckConstraint(condition=CURRENCY_CHECK, name="refundrequest_currency_iso"),
+        ]
+
+    def __str__(self):
+        from base.money import format_money
+
+        return f"{format_money(self.amount, self.currency)} for {self.order_id} ({self.status})"
 
 
 class Dispute(models.Model):

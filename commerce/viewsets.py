@@ -14,6 +14,7 @@ from wagtail.admin.widgets.button import HeaderButton
 from wagtail.permission_policies import ModelPermissionPolicy
 
 from base.money import format_money
+from commerce import refunds
 from commerce.models import DownloadEvent, Entitlement, Order, ReconciliationRun, StripeEvent
 from courses.models import CoursePage
 
@@ -123,6 +124,9 @@ class OrderInspectView(InspectView):
         context["ledger"] = order.stripe_events.all()
         context["refunds"] = order.refunds.all()
         context["disputes"] = order.disputes.all()
+        context["refund_requests"] = order.refund_requests.select_related("requested_by")
+        if self.request.user.has_perm("commerce.refund_order") and refunds.refundable(order):
+            context["refund_url"] = reverse("commerce_refund_order", args=[order.pk])
         context["money"] = {
             "subtotal": format_money(order.amount_subtotal, order.currency),
             "total": format_money(order.amount_total, order.currency)
@@ -136,6 +140,7 @@ class OrderInspectView(InspectView):
 
 class OrderViewSet(ReadOnlyViewSet):
     model = Order
+    name = "commerce_order"
     icon = "list-ul"
     menu_label = "Orders"
     url_prefix = "commerce/orders"

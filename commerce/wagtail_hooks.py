@@ -73,6 +73,11 @@ def register_commerce_admin_urls():
             admin_views.ReplayEventView.as_view(),
             name="commerce_replay_event",
         ),
+        path(
+            "commerce/orders/<int:pk>/refund/",
+            admin_views.RefundOrderView.as_view(),
+            name="commerce_refund_order",
+        ),
         path("commerce/reconcile/", admin_views.ReconcileView.as_view(), name="commerce_reconcile"),
         path("reports/sales/", admin_views.SalesReportView.as_view(), name="commerce_sales"),
     ]

@@ -1,0 +1,118 @@
+"""Refunds asked for by the shop owner. Stripe is asked once per (order, amount, refunded so
+far); the order and the learner's access change only when Stripe confirms the refund, through
+the same fulfilment path as a refund made in Stripe's dashboard."""
+
+import logging
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+
+from base.money import exponent, format_money
+from commerce import gateway
+from commerce.models import Order, OrderEvent, RefundRequest
+
+log = logging.getLogger(__name__)
+
+REFUNDABLE = {Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED}
+
+
+class RefundRefused(Exception):  # noqa: N818 - an answer for the operator, not a crash
+    pass
+
+
+def to_minor(value, currency):
+    """Decimal('12.50') usd → 1250; refuses amounts finer than the currency's minor unit."""
+    try:
+        minor = Decimal(value).scaleb(exponent(currency))
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        raise RefundRefused("Enter an amount such as 12.50.") from exc
+    if minor != minor.to_integral_value():
+        raise RefundRefused(f"{currency.upper()} amounts cannot be that precise.")
+    return int(minor)
+
+
+def pending(order):
+    """Requested but not yet confirmed by Stripe (still counted against what may be refunded)."""
+    confirmed = set(order.refunds.values_list("stripe_refund_id", flat=True))
+    return sum(
+        request.amount
+        for request in order.refund_requests.exclude(status=RefundRequest.Status.FAILED)
+        if not request.stripe_refund_id or request.stripe_refund_id not in confirmed
+    )
+
+
+def refundable(order):
+    if order.status not in REFUNDABLE or not order.stripe_payment_intent_id:
+        return 0
+    return max(0, (order.amount_total or 0) - order.amount_refunded - pending(order))
+
+
+def request_refund(order_pk, *, amount, reason, actor):
+    """Ask Stripe to refund ``amount`` minor units. Returns (request, asked_now): asked_now is
+    False when the same refund had already been asked for (a double click, a second admin)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RefundRefused("Give a reason; it is kept in the order's timeline.")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_pk)
+        key = f"admin-refund-{order.public_id}-{order.amount_refunded}-{amount}"
+        existing = RefundRequest.objects.filter(idempotency_key=key).first()
+        if existing is not None and existing.status != RefundRequest.Status.FAILED:
+            return existing, False
+        limit = refundable(order) + (existing.amount if existing else 0)
+        if order.status not in REFUNDABLE:
+            raise RefundRefused(f"A {order.get_status_display().lower()} order cannot be refunded.")
+        if amount <= 0 or amount > limit:
+            raise RefundRefused(
+                f"Refund between {format_money(1, order.currency)} and "
+                f"{format_money(limit, order.currency)}."
+            )
+        if existing is None:
+            request = RefundRequest.objects.create(
+                order=order,
+                amount=amount,
+                currency=order.currency,
+                reason=reason,
+                requested_by=actor,
+                idempotency_key=key,
+            )
+        else:  # Stripe refused or could not be reached last time: ask again, same key
+            request = existing
+            request.status, request.error, request.reason = (
+                RefundRequest.Status.REQUESTED,
+                "",
+                reason,
+            )
+            request.save(update_fields=["status", "error", "reason"])
+        OrderEvent.objects.create(
+            order=order,
+            source=OrderEvent.Source.ADMIN,
+            actor=actor,
+            from_status=order.status,
+            to_status=order.status,
+            message=f"refund of {format_money(amount, order.currency)} requested: {reason}",
+        )
+        payment_intent = order.stripe_payment_intent_id
+        public_id = order.public_id
+    try:  # outside the row lock: the webhook for this order must not wait on Stripe
+        refund = gateway.create_refund(
+            {
+                "payment_intent": payment_intent,
+                "amount": amount,
+                "reason": "requested_by_customer",
+                "metadata": {"order_id": public_id, "refund_request": key},
+            },
+            idempotency_key=key,
+        )
+    except gateway.GatewayError as exc:
+        RefundRequest.objects.filter(pk=request.pk).update(
+            status=RefundRequest.Status.FAILED, error=str(exc)
+        )
+        log.warning("order %s: refund request %s failed: %s", public_id, key, exc)
+        raise RefundRefused(str(exc)) from exc
+    RefundRequest.objects.filter(pk=request.pk).update(
+        status=RefundRequest.Status.SENT, stripe_refund_id=refund["id"]
+    )
+    request.refresh_from_db()
+    log.info("order %s: refund %s of %s requested", public_id, refund["id"], amount)
+    return request, True

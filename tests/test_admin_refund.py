@@ -1,0 +1,219 @@
+"""Refunds from the order page: one Stripe refund per request, whoever clicks and however
+often; the order changes only when Stripe confirms."""
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.test import Client
+from django.urls import reverse
+
+from commerce import refunds
+from commerce.models import Order, OrderEvent, RefundRequest
+from tests.conftest import postgres_only
+from tests.stripe_helpers import post_event
+from tests.test_admin import admin_client, sold  # noqa: F401 - fixtures
+from tests.test_concurrency import run_together
+from tests.test_fulfilment import deliver, events, start
+
+
+def refund_url(order):
+    return reverse("commerce_refund_order", args=[order.pk])
+
+
+def stripe_refunds(emulator):
+    return [r for r in emulator.requests if r[:2] == ("POST", "/v1/refunds")]
+
+
+def confirm(emulator, order):
+    """Stripe's charge.refunded for the order reaches the webhook."""
+    for event in events(emulator, order, "charge.refunded"):
+        assert post_event(event).status_code == 200
+    order.refresh_from_db()
+
+
+@pytest.fixture
+def viewer_client(django_user_model):
+    """Sees orders but may not refund them."""
+    user = django_user_model.objects.create_user("viewer", "viewer@example.com", "pw")
+    group = Group.objects.create(name="Bookkeepers")
+    group.permissions.add(
+        Permission.objects.get(codename="access_admin"),
+        Permission.objects.get(codename="view_order"),
+    )
+    user.groups.add(group)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_order_page_offers_a_refund_to_those_allowed(admin_client, sold):  # noqa: F811
+    page = admin_client.get(reverse("commerce_order:inspect", args=[sold.pk]))
+    assert refund_url(sold).encode() in page.content
+
+
+def test_without_the_refund_permission_there_is_no_button_and_no_refund(
+    viewer_client,
+    sold,  # noqa: F811
+    emulator,
+):
+    page = viewer_client.get(reverse("commerce_order:inspect", args=[sold.pk]))
+    assert page.status_code == 200 and refund_url(sold).encode() not in page.content
+    refused = viewer_client.get(refund_url(sold))  # Wagtail answers with its dashboard
+    assert (refused.status_code, refused["Location"]) == (302, "/admin/")
+    response = viewer_client.post(refund_url(sold), {"kind": "full", "reason": "sneaky"})
+    assert (response.status_code, response["Location"]) == (302, "/admin/")
+    assert not stripe_refunds(emulator) and not RefundRequest.objects.exists()
+
+
+def test_a_full_refund_asks_stripe_once_and_waits_for_its_confirmation(
+    admin_client,  # noqa: F811
+    sold,  # noqa: F811
+    emulator,
+):
+    response = admin_client.post(
+        refund_url(sold), {"kind": "full", "reason": "course not as described"}, follow=True
+    )
+    assert b"Refund of $49.00 requested" in response.content
+    key = f"admin-refund-{sold.public_id}-0-4900"
+    assert stripe_refunds(emulator) == [("POST", "/v1/refunds", key)]
+    sold.refresh_from_db()
+    assert sold.status == Order.Status.PAID and sold.amount_refunded == 0  # not yet
+    trail = OrderEvent.objects.get(order=sold, source=OrderEvent.Source.ADMIN)
+    assert trail.actor == admin_client.user
+    assert trail.message == "refund of $49.00 requested: course not as described"
+
+    confirm(emulator, sold)
+    assert sold.status == Order.Status.REFUNDED and sold.amount_refunded == 4900
+    request = RefundRequest.objects.get()
+    assert request.status == RefundRequest.Status.SENT
+    assert request.stripe_refund_id == sold.refunds.get().stripe_refund_id
+
+
+def test_a_partial_refund_is_entered_in_major_units(admin_client, sold, emulator):  # noqa: F811
+    admin_client.post(refund_url(sold), {"kind": "partial", "amount": "12.50", "reason": "late"})
+    assert RefundRequest.objects.get().amount == 1250
+    confirm(emulator, sold)
+    assert sold.status == Order.Status.PARTIALLY_REFUNDED and sold.amount_refunded == 1250
+
+
+@pytest.mark.parametrize(
+    "data,error",
+    [
+        ({"kind": "full", "reason": ""}, b"This field is required"),
+        ({"kind": "partial", "amount": "", "reason": "x"}, b"Enter the amount to refund"),
+        ({"kind": "partial", "amount": "49.01", "reason": "x"}, b"Refund between $0.01 and $49.00"),
+        ({"kind": "partial", "amount": "0", "reason": "x"}, b"Refund between"),
+        ({"kind": "partial", "amount": "1.005", "reason": "x"}, b"cannot be that precise"),
+        ({"kind": "partial", "amount": "abc", "reason": "x"}, b"Enter a number"),
+        ({"kind": "sideways", "reason": "x"}, b"Select a valid choice"),
+    ],
+)
+def test_bad_refund_input_is_refused_and_changes_nothing(
+    admin_client,  # noqa: F811
+    sold,  # noqa: F811
+    emulator,
+    data,
+    error,
+):
+    response = admin_client.post(refund_url(sold), data)
+    assert response.status_code == 200 and error in response.content
+    assert not stripe_refunds(emulator) and not RefundRequest.objects.exists()
+
+
+def test_a_double_click_refunds_once(admin_client, sold, emulator):  # noqa: F811
+    data = {"kind": "full", "reason": "double click"}
+    admin_client.post(refund_url(sold), data)
+    second = admin_client.post(refund_url(sold), data, follow=True)
+    assert b"Nothing is left to refund" in admin_client.get(refund_url(sold)).content
+    assert len(stripe_refunds(emulator)) == 1 and RefundRequest.objects.count() == 1
+    assert second.status_code == 200
+
+
+def test_the_same_partial_amount_twice_before_confirmation_is_one_refund(
+    admin_client,  # noqa: F811
+    sold,  # noqa: F811
+    emulator,
+):
+    data = {"kind": "partial", "amount": "10", "reason": "goodwill"}
+    admin_client.post(refund_url(sold), data)
+    response = admin_client.post(refund_url(sold), data, follow=True)
+    assert b"was already requested" in response.content
+    assert len(stripe_refunds(emulator)) == 1
+
+
+def test_after_confirmation_the_same_amount_may_be_refunded_again(
+    admin_client,  # noqa: F811
+    sold,  # noqa: F811
+    emulator,
+):
+    data = {"kind": "partial", "amount": "10", "reason": "goodwill"}
+    admin_client.post(refund_url(sold), data)
+    confirm(emulator, sold)
+    admin_client.post(refund_url(sold), data)
+    confirm(emulator, sold)
+    assert sold.amount_refunded == 2000 and len(stripe_refunds(emulator)) == 2
+
+
+def test_an_unpaid_order_cannot_be_refunded(admin_client, course, emulator):  # noqa: F811
+    order = start(Client(), course)
+    response = admin_client.post(refund_url(order), {"kind": "full", "reason": "x"})
+    assert b"Nothing is left to refund" in response.content or b"cannot be refunded" in (
+        response.content
+    )
+    assert not stripe_refunds(emulator)
+
+
+def test_a_forged_order_id_is_404(admin_client, db):  # noqa: F811
+    assert admin_client.get(reverse("commerce_refund_order", args=[999999])).status_code == 404
+
+
+def test_a_refund_without_csrf_is_refused(sold, emulator, django_user_model):  # noqa: F811
+    boss = django_user_model.objects.create_superuser("boss2", "boss2@example.com", "pw")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(boss)
+    response = client.post(refund_url(sold), {"kind": "full", "reason": "x"})
+    assert response.status_code == 403 and not stripe_refunds(emulator)
+
+
+def test_a_refused_refund_is_shown_and_can_be_asked_again(admin_client, sold, emulator):  # noqa: F811
+    emulator.fail_requests = 10  # more than the SDK's retries
+    response = admin_client.post(refund_url(sold), {"kind": "full", "reason": "x"})
+    assert response.status_code == 200 and b"Stripe" in response.content
+    assert RefundRequest.objects.get().status == RefundRequest.Status.FAILED
+    emulator.fail_requests = 0
+    admin_client.post(refund_url(sold), {"kind": "full", "reason": "x"})
+    assert RefundRequest.objects.get().status == RefundRequest.Status.SENT
+
+
+def test_reconciliation_confirms_a_refund_whose_webhook_was_lost(
+    admin_client,  # noqa: F811
+    sold,  # noqa: F811
+    emulator,
+):
+    from commerce import operations
+
+    admin_client.post(refund_url(sold), {"kind": "full", "reason": "x"})
+    operations.reconcile()
+    sold.refresh_from_db()
+    assert sold.status == Order.Status.REFUNDED
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_refunding_at_once_refund_once(course, emulator, django_user_model):
+    order = start(Client(), course)
+    emulator.pay(order.stripe_session_id)
+    deliver(*events(emulator, order))
+    admins = [
+        django_user_model.objects.create_superuser(f"a{i}", f"a{i}@example.com", "pw")
+        for i in range(2)
+    ]
+    results = run_together(
+        *[
+            lambda admin=admin: refunds.request_refund(
+                order.pk, amount=4900, reason="both clicked", actor=admin
+            )
+            for admin in admins
+        ]
+    )
+    assert sorted(asked for _, asked in results) == [False, True]
+    assert len(stripe_refunds(emulator)) == 1 and RefundRequest.objects.count() == 1
