@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from base.money import format_money
-from commerce import gateway
+from commerce import gateway, notifications
 from commerce.access import active
 from commerce.models import Dispute, Entitlement, Order, OrderEvent, Refund, RefundRequest
 
@@ -131,6 +131,7 @@ def _record_refund(order, charge):
     refunded = max(order.amount_refunded, charge.get("amount_refunded") or 0, counted)
     refunded = min(refunded, order.amount_subtotal)
     if refunded != order.amount_refunded:
+        order._refunded_now = refunded - order.amount_refunded  # what the buyer is told
         order.amount_refunded = refunded
         changes.append(f"refunded total is now {format_money(refunded, order.currency)}")
     return changes
@@ -222,8 +223,10 @@ def _grant(order, item):
 
 
 def _sync_entitlements(order, wanted, reason):
-    """Bring each item's entitlement in line; returns (notes, items the buyer already had)."""
+    """Bring each item's entitlement in line; returns (notes, items the buyer already had).
+    Statuses given to existing entitlements are left in ``order._access_changes``."""
     notes, owned = [], 0
+    order._access_changes = set()
     now = timezone.now()
     items = list(order.items.select_related("entitlement").all())
     for item in items:
@@ -243,6 +246,7 @@ def _sync_entitlements(order, wanted, reason):
             if wanted == Entitlement.Status.REVOKED:
                 entitlement.revoked_at = now
             entitlement.save(update_fields=["status", "reason", "revoked_at", "updated_at"])
+            order._access_changes.add(wanted)
             notes.append(f"access to {item.title} {wanted}" + (f" ({reason})" if reason else ""))
     return notes, (owned if items and owned == len(items) else 0)
 
@@ -278,6 +282,7 @@ def _settle(order, changes, *, source, event_id="", actor=None):
         event_id,
         "; ".join(changes + notes),
     )
+    _tell_buyer(order, old_status, reason)
     if getattr(order, "_newly_paid", False):
         from commerce.tasks import enqueue_already_owned_refund, enqueue_receipt
 
@@ -286,6 +291,32 @@ def _settle(order, changes, *, source, event_id="", actor=None):
         else:
             transaction.on_commit(lambda: enqueue_receipt(order.pk))
     return order
+
+
+def _tell_buyer(order, old_status, reason):
+    """Record the e-mails this change owes the buyer (each once; see notifications)."""
+    kinds = []
+    if order.status != old_status and order.status in (
+        Order.Status.PROCESSING,
+        Order.Status.FAILED,
+    ):
+        kinds.append((order.status, order.status, {}))
+    refunded_now = getattr(order, "_refunded_now", 0)
+    if refunded_now > 0 and order.paid_at and not order.already_owned_at:
+        full = order.amount_refunded >= (order.amount_total or 0)
+        data = {"refunded_now": refunded_now, "full": full}
+        kinds.append(("refunded", f"refunded:{order.amount_refunded}", data))
+    changes = getattr(order, "_access_changes", set())
+    if Entitlement.Status.SUSPENDED in changes:
+        kinds.append(("suspended", "suspended", {}))
+    if Entitlement.Status.ACTIVE in changes:
+        kinds.append(("restored", "restored", {}))
+    if Entitlement.Status.REVOKED in changes and reason == "dispute lost":
+        kinds.append(("revoked", "revoked", {"why": "dispute"}))
+    for kind, suffix, data in kinds:
+        notifications.record(
+            kind, key=f"{order.public_id}:{suffix}", email=order.email, order=order, **data
+        )
 
 
 # --- entry points --------------------------------------------------------------------------

@@ -245,6 +245,39 @@ class RefundRequest(models.Model):
         return f"{format_money(self.amount, self.currency)} for {self.order_id} ({self.status})"
 
 
+class Notification(models.Model):
+    """An e-mail a buyer must get about their money or access, sent once: the key is unique
+    (one per order and state, or per refunded total), the row is locked while sending."""
+
+    class Kind(models.TextChoices):
+        PROCESSING = "processing", "Payment processing"
+        FAILED = "failed", "Payment failed"
+        REFUNDED = "refunded", "Refunded"
+        SUSPENDED = "suspended", "Access suspended (dispute)"
+        RESTORED = "restored", "Access restored"
+        REVOKED = "revoked", "Access revoked"
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    email = models.EmailField()
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications"
+    )
+    entitlement = models.ForeignKey(
+        "Entitlement", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["sent_at", "created_at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} to {self.email}"
+
+
 class Dispute(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", "Open"

@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from wagtail.log_actions import log as audit_log
 
-from commerce import fulfilment, gateway, ledger
+from commerce import fulfilment, gateway, ledger, notifications
 from commerce.models import (
     Entitlement,
     Order,
@@ -238,7 +238,15 @@ def send_missing_receipts(*, older_than_minutes=10):
     )
     for pk in refunds:
         enqueue_already_owned_refund(pk)
-    return {"enqueued": len(ids), "refunds_enqueued": len(refunds)}
+    # Any other e-mail a buyer is owed (payment failed, refunded, access changed).
+    owed = list(notifications.unsent(cutoff).values_list("pk", flat=True)[:200])
+    for pk in owed:
+        notifications.enqueue(pk)
+    return {
+        "enqueued": len(ids),
+        "refunds_enqueued": len(refunds),
+        "notifications_enqueued": len(owed),
+    }
 
 
 # --- manual access ---------------------------------------------------------------------------
@@ -314,6 +322,13 @@ def revoke_access(*, course, reason, user=None, email=None, actor=None, via="adm
                 data={"reason": reason.strip(), "via": via, "course": course.pk},
             )
             revoked.append(entitlement)
+            notifications.record(
+                "revoked",
+                key=f"entitlement:{entitlement.pk}:revoked",
+                email=entitlement.user.email if entitlement.user_id else entitlement.email,
+                entitlement=entitlement,
+                why="admin",
+            )
     log.info(
         "access revoked (%s entitlement(s)) for course %s via %s", len(revoked), course.pk, via
     )

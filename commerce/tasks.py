@@ -3,12 +3,11 @@
 import logging
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from commerce import emails
 from commerce.models import Order
 
 log = logging.getLogger(__name__)
@@ -37,15 +36,12 @@ def send_receipt(order_id):
             from commerce.claims import make_claim_url
 
             context["claim_url"] = make_claim_url(order.email)
-        message = EmailMultiAlternatives(
+        emails.send(
+            to=order.email,
             subject=f"Your receipt for order {order.public_id}",
-            body=render_to_string("commerce/email/receipt.txt", context),
-            to=[order.email],
+            template="commerce/email/receipt",
+            context=context,
         )
-        message.attach_alternative(
-            render_to_string("commerce/email/receipt.html", context), "text/html"
-        )
-        message.send()
         order.receipt_sent_at = timezone.now()
         order.save(update_fields=["receipt_sent_at", "updated_at"])
     log.info("receipt sent for order %s", order.public_id)
@@ -100,15 +96,12 @@ def refund_already_owned(order_id):
             from commerce.claims import make_claim_url
 
             context["claim_url"] = make_claim_url(order.email)
-        message = EmailMultiAlternatives(
-            subject=f"[{settings.SITE_NAME}] You already had this course: payment refunded",
-            body=render_to_string("commerce/email/already_owned.txt", context),
-            to=[order.email],
+        emails.send(
+            to=order.email,
+            subject="You already had this course: payment refunded",
+            template="commerce/email/already_owned",
+            context=context,
         )
-        message.attach_alternative(
-            render_to_string("commerce/email/already_owned.html", context), "text/html"
-        )
-        message.send()
         order.auto_refund_requested_at = timezone.now()
         order.save(update_fields=["auto_refund_requested_at", "updated_at"])
         OrderEvent.objects.create(

@@ -1,9 +1,8 @@
 import logging
 
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
 from django_q.tasks import async_task
 
+from commerce import emails
 from commerce.claims import make_claim_url
 
 log = logging.getLogger(__name__)
@@ -17,12 +16,10 @@ def send_claim_email(email, base_url=None):
     """The link is built on SITE_URL (``base_url`` is accepted from tasks queued by older code
     and ignored: a request's Host header never reaches an e-mail)."""
     url = make_claim_url(email)
-    context = {"email": email, "claim_url": url}
-    message = EmailMultiAlternatives(
+    emails.send(
+        to=email,
         subject="Your course purchases",
-        body=render_to_string("learner/email/claim.txt", context),
-        to=[email],
+        template="learner/email/claim",
+        context={"email": email, "claim_url": url},
     )
-    message.attach_alternative(render_to_string("learner/email/claim.html", context), "text/html")
-    message.send()
     log.info("claim link sent")

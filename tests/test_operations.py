@@ -226,9 +226,17 @@ def test_a_paid_order_whose_receipt_was_lost_gets_one(client, course, emulator, 
     emulator.pay(order.stripe_session_id)
     post_event(events(emulator, order)[0])  # on_commit never ran: the receipt was not sent
     Order.objects.filter(pk=order.pk).update(paid_at=timezone.now() - timedelta(hours=1))
-    assert operations.send_missing_receipts() == {"enqueued": 1, "refunds_enqueued": 0}
+    assert operations.send_missing_receipts() == {
+        "enqueued": 1,
+        "refunds_enqueued": 0,
+        "notifications_enqueued": 0,
+    }
     assert len(mailoutbox) == 1
-    assert operations.send_missing_receipts() == {"enqueued": 0, "refunds_enqueued": 0}
+    assert operations.send_missing_receipts() == {
+        "enqueued": 0,
+        "refunds_enqueued": 0,
+        "notifications_enqueued": 0,
+    }
 
 
 # --- access by hand ------------------------------------------------------------------------
@@ -338,7 +346,11 @@ def test_scheduled_task_functions_run(client, course, emulator):
     assert tasks.expire_pending_orders_job()["due"] == 0
     assert tasks.reconcile_job()["sessions_checked"] == 0
     assert tasks.retry_failed_events_job()["retried"] == 0
-    assert tasks.send_missing_receipts_job() == {"enqueued": 0, "refunds_enqueued": 0}
+    assert tasks.send_missing_receipts_job() == {
+        "enqueued": 0,
+        "refunds_enqueued": 0,
+        "notifications_enqueued": 0,
+    }
 
 
 def test_the_stripe_emulator_cannot_be_started_without_a_webhook_url():
