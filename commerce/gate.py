@@ -1,6 +1,10 @@
 """How every gate answers: never cached, login for visitors, the locked page for the rest."""
 
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import resolve_url
 from django.template.response import TemplateResponse
 from django.utils.cache import patch_cache_control
 
@@ -10,11 +14,16 @@ def private(response):
     return response
 
 
-def refuse(request, lesson, course):
-    """Anonymous → log in and come back; signed in without access → 403 offering the course."""
-    if not request.user.is_authenticated:
+def refuse(request, lesson, course, *, offer_to_visitors=False):
+    """403 with the locked page offering the course (and, for a visitor, a log-in link back
+    here); a visitor asking for a file or an action is sent to log in and come back."""
+    if not request.user.is_authenticated and not (offer_to_visitors and course is not None):
         return private(redirect_to_login(request.get_full_path()))
+    login_url = f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}"
     response = TemplateResponse(
-        request, "commerce/locked.html", {"page": lesson, "course": course}, status=403
+        request,
+        "commerce/locked.html",
+        {"page": lesson, "course": course, "login_url": login_url},
+        status=403,
     )
     return private(response.render())

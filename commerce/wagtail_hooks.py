@@ -16,7 +16,7 @@ def gate_paid_lessons(page, request, serve_args, serve_kwargs):
     course = page.course()
     if course is None or can_view_lesson(request.user, page, course):
         return None
-    return refuse(request, page, course)
+    return refuse(request, page, course, offer_to_visitors=True)
 
 
 @hooks.register("on_serve_page")

@@ -11,11 +11,22 @@ from courses.models import LessonPage
 from tests.conftest import entitle, make_course, publish
 
 
-def test_an_anonymous_visitor_is_sent_to_log_in_with_a_return_link(client, paid_lesson):
+def test_an_anonymous_visitor_gets_the_locked_page_offering_the_course(client, paid_lesson):
     response = client.get(paid_lesson.url)
-    assert response.status_code == 302
-    assert response["Location"].startswith("/accounts/login/?next=")
-    assert paid_lesson.url in response["Location"]
+    assert response.status_code == 403
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+    content = response.content.decode()
+    assert paid_lesson.title in content and paid_lesson.summary in content
+    assert "$49.00" in content and 'type="submit"' in content
+    assert "Secret body" not in content
+
+
+def test_the_locked_page_offers_a_log_in_that_returns_to_the_lesson(client, paid_lesson):
+    from urllib.parse import quote
+
+    content = client.get(paid_lesson.url).content.decode()
+    assert "Already bought it?" in content
+    assert f"/accounts/login/?next={quote(paid_lesson.url, safe='')}" in content
 
 
 def test_a_learner_without_access_gets_a_locked_page_offering_the_course(
@@ -24,7 +35,7 @@ def test_a_learner_without_access_gets_a_locked_page_offering_the_course(
     client.force_login(learner)
     response = client.get(paid_lesson.url)
     assert response.status_code == 403
-    assert b"Locked" in response.content and b"Buy for 49.00 USD" in response.content
+    assert b"Locked" in response.content and b"Buy for $49.00" in response.content
     assert b"Secret body" not in response.content
     assert "no-store" in response["Cache-Control"]
 
