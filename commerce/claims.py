@@ -54,6 +54,19 @@ def read_claim_token(signed):
     return token
 
 
+def used_by(signed):
+    """The id of the account that used a genuine link, or None."""
+    try:
+        pk = signing.loads(signed, salt=SALT)
+    except signing.BadSignature:
+        return None
+    return (
+        ClaimToken.objects.filter(pk=pk, used_at__isnull=False)
+        .values_list("used_by_id", flat=True)
+        .first()
+    )
+
+
 def redeem(signed, user):
     """Use a link once: the address it was sent to is proven for this account."""
     with transaction.atomic():
@@ -65,6 +78,14 @@ def redeem(signed, user):
         token.used_by = user
         token.save(update_fields=["used_at", "used_by"])
     return token.email
+
+
+def courses_bought_with(user, email):
+    """The live courses bought with ``email`` that now belong to this account."""
+    from courses.models import CoursePage
+
+    ids = Entitlement.objects.filter(user=user, email=normalise_email(email)).values("course_id")
+    return list(CoursePage.objects.live().filter(pk__in=ids).order_by("title"))
 
 
 def attach_guest_purchases(user, email, *, proof):

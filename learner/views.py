@@ -15,6 +15,7 @@ from commerce.models import Order, is_public_id
 from config import ratelimit
 from courses.models import LessonPage
 from learner import library, progress
+from learner.accounts import CLAIM_PROVEN_EMAIL
 from learner.forms import FindPurchasesForm
 from learner.tasks import enqueue_claim_email
 
@@ -65,6 +66,9 @@ def claim(request, token):
     try:
         claim_token = claims.read_claim_token(token)
     except claims.InvalidClaim as exc:
+        if request.user.is_authenticated and claims.used_by(token) == request.user.pk:
+            messages.info(request, "You have already claimed these purchases.")
+            return redirect("my_courses")
         return render(
             request,
             "learner/claim.html",
@@ -72,6 +76,8 @@ def claim(request, token):
             status=400,
         )
     if not request.user.is_authenticated:
+        # The link reached this address: an account signed up with it needs no second proof.
+        request.session[CLAIM_PROVEN_EMAIL] = claim_token.email
         return render(
             request,
             "learner/claim.html",
@@ -95,13 +101,16 @@ def claim(request, token):
         from learner.accounts import prove_email
 
         prove_email(request.user, email)
-        count = claims.attach_guest_purchases(request.user, email, proof="e-mailed link")
-        messages.success(
-            request,
-            f"{count} purchase(s) bought with {email} are now in your library."
-            if count
-            else "Your library is up to date.",
-        )
+        claims.attach_guest_purchases(request.user, email, proof="e-mailed link")
+        courses = claims.courses_bought_with(request.user, email)
+        if not courses:
+            messages.info(request, f"Nothing bought with {email} is waiting to be claimed.")
+            return redirect("my_courses")
+        titles = ", ".join(course.title for course in courses)
+        messages.success(request, f"{titles} {'is' if len(courses) == 1 else 'are'} yours.")
+        if len(courses) == 1:
+            first = courses[0].first_lesson()
+            return redirect(first.url if first else courses[0].url)
         return redirect("my_courses")
     return render(request, "learner/claim.html", {"email": claim_token.email, "confirm": True})
 

@@ -1,6 +1,7 @@
 """The buyer's world: progress, the library, and claiming a guest purchase."""
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -156,7 +157,7 @@ def test_a_guest_claims_a_purchase_into_a_new_account_and_studies(
     client.force_login(user)
     assert b"Add them to my library" in client.get(path).content
     response = client.post(path)
-    assert response.status_code == 302 and response["Location"] == reverse("my_courses")
+    assert response.status_code == 302 and response["Location"] == course.first_lesson().url
     entitlement = Entitlement.objects.get()
     assert entitlement.user == user
     assert Order.objects.get().user == user
@@ -166,11 +167,68 @@ def test_a_guest_claims_a_purchase_into_a_new_account_and_studies(
     assert client.post(reverse("complete_lesson", args=[paid.pk])).status_code == 302
 
 
-def test_a_claim_link_works_once(client, course, emulator, learner):
+def test_signing_up_from_a_claim_link_needs_no_second_verification(client, course, emulator):
+    guest_purchase(client, course, emulator)
+    path = urlsplit(claim_link(mail.outbox[-1])).path
+    mail.outbox.clear()
+    browser = Client()
+    assert b"Create an account" in browser.get(path).content
+    response = browser.post(
+        reverse("account_signup") + f"?next={path}",
+        {
+            "email": "guest@example.com",
+            "password1": "a-long-passphrase-42",
+            "password2": "a-long-passphrase-42",
+            "next": path,
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == path
+    assert not [m for m in mail.outbox if "confirm-email" in m.body]
+    user = Entitlement.objects.get().user
+    assert user is not None and user.email == "guest@example.com"
+    landed = browser.post(path)
+    assert landed["Location"] == course.first_lesson().url
+    paid = course.lessons().filter(is_free_preview=False).first()
+    assert browser.get(paid.url).status_code == 200
+
+
+def test_a_claim_link_does_not_vouch_for_a_different_address(client, course, emulator):
+    guest_purchase(client, course, emulator)
+    path = claim_link(mail.outbox[-1]).split("testserver", 1)[-1]
+    mail.outbox.clear()
+    browser = Client()
+    browser.get(path)
+    browser.post(
+        reverse("account_signup"),
+        {
+            "email": "other@example.com",
+            "password1": "a-long-passphrase-42",
+            "password2": "a-long-passphrase-42",
+        },
+    )
+    assert [m for m in mail.outbox if "confirm-email" in m.body]
+    assert not EmailAddress.objects.get(email="other@example.com").verified
+    assert not EmailAddress.objects.filter(email="guest@example.com").exists()
+    assert Entitlement.objects.get().user is None
+
+
+def test_a_used_link_opened_by_the_account_that_used_it_goes_to_my_courses(
+    client, course, emulator, learner
+):
     guest_purchase(client, course, emulator)
     path = claim_link(mail.outbox[-1]).split("testserver", 1)[-1]
     client.force_login(learner)
     client.post(path)
+    again = client.get(path)
+    assert again.status_code == 302 and again["Location"] == reverse("my_courses")
+
+
+def test_a_claim_link_works_once(client, course, emulator, learner, django_user_model):
+    guest_purchase(client, course, emulator)
+    path = claim_link(mail.outbox[-1]).split("testserver", 1)[-1]
+    client.force_login(learner)
+    client.post(path)
+    client.force_login(django_user_model.objects.create_user("late", "late@example.com", "pw"))
     again = client.post(path)
     assert again.status_code == 400 and b"already been used" in again.content
 
