@@ -98,6 +98,9 @@ class OrderFilterSet(WagtailFilterSet):
         distinct=True,
     )
     created_at = django_filters.DateFromToRangeFilter(label="Created", widget=DateRangePickerWidget)
+    paid_since = django_filters.DateFilter(
+        field_name="paid_at", lookup_expr="date__gte", label="Paid on or after"
+    )
     email = django_filters.CharFilter(field_name="email", lookup_expr="icontains")
 
     class Meta:

@@ -53,6 +53,15 @@ def register_commerce_viewsets():
     return CommerceGroup()
 
 
+@hooks.register("construct_homepage_panels")
+def shop_panel(request, panels):
+    """Money at a glance, for those who may see orders."""
+    if request.user.has_perm("commerce.view_order"):
+        from commerce.dashboard import ShopPanel
+
+        panels.append(ShopPanel())
+
+
 @hooks.register("register_admin_urls")
 def register_commerce_admin_urls():
     from django.urls import path
