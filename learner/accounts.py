@@ -1,11 +1,15 @@
 """django-allauth glue: purchases follow proven addresses; e-mails speak for SITE_URL."""
 
+import re
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils.html import escape, linebreaks
+from django.utils.safestring import mark_safe
 
 from commerce.claims import attach_guest_purchases
 
@@ -47,6 +51,14 @@ def on_site(url):
 
 
 CLAIM_PROVEN_EMAIL = "claim_proven_email"
+LINK = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linked(text):
+    """Plain text as HTML paragraphs, its http(s) links clickable (bare domains stay text)."""
+    html = escape(text)
+    html = LINK.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', html)
+    return mark_safe(linebreaks(html, autoescape=False))  # noqa: S308 - escaped above
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -58,6 +70,21 @@ class AccountAdapter(DefaultAccountAdapter):
         if proven and proven.lower() == (email or "").lower():
             return True
         return super().is_email_verified(request, email)
+
+    def render_mail(self, template_prefix, email, context, headers=None):
+        """allauth ships plain text only: add an HTML part in the site's e-mail layout."""
+        message = super().render_mail(template_prefix, email, context, headers)
+        if not getattr(message, "alternatives", None) and hasattr(message, "attach_alternative"):
+            html = render_to_string(
+                "learner/email/account.html",
+                {
+                    "body": linked(message.body),
+                    "site_name": settings.SITE_NAME,
+                    "site_url": settings.SITE_URL,
+                },
+            )
+            message.attach_alternative(html, "text/html")
+        return message
 
     def format_email_subject(self, subject):
         return f"[{settings.SITE_NAME}] {subject}"

@@ -164,3 +164,16 @@ def test_receipts_and_claim_links_are_signed_and_on_site_url(course, emulator):
     deliver(*events(emulator, order))
     [receipt] = [m for m in mail.outbox if m.subject.startswith("Your receipt")]
     assert_well_formed(receipt)
+
+
+def test_account_emails_have_an_html_part_in_the_site_layout(client, learner):
+    from allauth.account.models import EmailAddress
+    from django.urls import reverse
+
+    EmailAddress.objects.create(user=learner, email=learner.email, verified=True, primary=True)
+    client.post(reverse("account_reset_password"), {"email": learner.email})
+    [message] = mail.outbox
+    html, kind = message.alternatives[0]
+    assert kind == "text/html" and "Acme Academy" in html
+    links = re.findall(r"https?://[^\s\"'<]+", message.body + html)
+    assert links and all(link.startswith(SITE) for link in links)
