@@ -1,4 +1,3 @@
-from django.utils.functional import lazy
 from wagtail import blocks
 from wagtail.documents.blocks import DocumentChooserBlock
 from wagtail.embeds.blocks import EmbedBlock
@@ -55,25 +54,13 @@ class VideoBlock(blocks.StructBlock):
         template = "courses/blocks/video_block.html"
 
 
-def _stream_help():
-    from django.conf import settings
-
-    if settings.STREAM_SIGNING_KEY_ID and settings.STREAM_SIGNING_KEY_PEM:
-        return (
-            "Cloudflare Stream video uid. Playback is signed: only learners who may open "
-            "this lesson get a short-lived token."
-        )
-    return (
-        "Cloudflare Stream video uid. Signed playback is OFF (no STREAM_SIGNING_KEY_ID / "
-        "STREAM_SIGNING_KEY_PEM): the public embed is used and anyone with the uid can "
-        "watch. Require signed URLs on the video once keys are set."
-    )
-
-
 class StreamVideoBlock(blocks.StructBlock):
     video_uid = blocks.RegexBlock(
         regex=r"^[0-9a-f]{32}$",
-        help_text=lazy(_stream_help, str)(),
+        help_text=(
+            "Cloudflare Stream video uid (32 hexadecimal characters). With signing keys set, "
+            "only learners who may open this lesson get a short-lived playback token."
+        ),
         error_messages={"invalid": "A Stream video uid is 32 hexadecimal characters."},
     )
     caption = blocks.CharBlock(required=False)
