@@ -278,9 +278,7 @@ class SalesReportView(CommerceAdminView, TemplateView):
             {
                 "by_course": by_course,
                 "by_day": by_day,
-                "active_learners": Entitlement.objects.filter(
-                    status=Entitlement.Status.ACTIVE
-                ).aggregate(
+                "active_learners": Entitlement.objects.active().aggregate(
                     users=Count("user", distinct=True),
                     guests=Count("email", filter=Q(user__isnull=True), distinct=True),
                 ),

@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from base.money import format_money
 from commerce import gateway, notifications
-from commerce.access import active
 from commerce.models import Dispute, Entitlement, Order, OrderEvent, Refund, RefundRequest
 
 log = logging.getLogger(__name__)
@@ -203,8 +202,8 @@ def access_due(order, dispute_statuses):
 def _grant(order, item):
     """Grant the item's course; False when the buyer already has it (no second grant)."""
     if order.user_id is None and (
-        active(Entitlement.objects.filter(course_id=item.course_id))
-        .filter(user__email__iexact=order.email)
+        Entitlement.objects.filter(course_id=item.course_id, user__email__iexact=order.email)
+        .active()
         .exists()
     ):
         return False  # the guest's address is an account's that owns the course

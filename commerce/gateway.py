@@ -90,10 +90,6 @@ def expire_checkout_session(session_id, *, idempotency_key):
     )
 
 
-def retrieve_payment_intent(payment_intent_id):
-    return _call("retrieve payment intent", client().v1.payment_intents.retrieve, payment_intent_id)
-
-
 def create_refund(params, *, idempotency_key):
     return _call(
         "create refund",

@@ -331,6 +331,14 @@ class StripeEvent(models.Model):
         return f"{self.event_id} {self.type} ({self.status})"
 
 
+class EntitlementQuerySet(models.QuerySet):
+    def active(self, now=None):
+        """The one rule for "opens the course now": status active and not expired."""
+        return self.filter(status=Entitlement.Status.ACTIVE).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now())
+        )
+
+
 class Entitlement(models.Model):
     """The right to open a course. Never deleted: revocation is a status with a reason."""
 
@@ -366,6 +374,8 @@ class Entitlement(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = EntitlementQuerySet.as_manager()
 
     class Meta:
         constraints = [

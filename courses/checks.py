@@ -16,3 +16,18 @@ def stream_playback_is_signed(app_configs, **kwargs):
             id="courses.W001",
         )
     ]
+
+
+@register()
+def default_currency_is_offered(app_configs, **kwargs):
+    from courses.models import CURRENCIES
+
+    if settings.DEFAULT_CURRENCY in dict(CURRENCIES):
+        return []
+    return [
+        Warning(
+            f"DEFAULT_CURRENCY {settings.DEFAULT_CURRENCY!r} is not one a course may be priced in.",
+            hint=f"Use one of {', '.join(dict(CURRENCIES))}.",
+            id="courses.W002",
+        )
+    ]

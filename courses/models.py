@@ -12,7 +12,17 @@ from wagtail.search import index
 from base.money import format_money
 from courses.blocks import CourseDescriptionBlock, LessonBodyBlock
 
-CURRENCIES = [("usd", "USD"), ("eur", "EUR"), ("gbp", "GBP"), ("cad", "CAD"), ("aud", "AUD")]
+CURRENCIES = [
+    (code, code.upper())
+    for code in ("usd", "eur", "gbp", "cad", "aud", "nzd", "chf", "sek", "nok", "dkk", "jpy")
+]
+
+
+def default_currency():
+    """New courses are priced in DEFAULT_CURRENCY (read when a course is created)."""
+    from django.conf import settings
+
+    return settings.DEFAULT_CURRENCY
 
 
 class CourseIndexPage(Page):
@@ -64,7 +74,7 @@ class CoursePage(Page):
     price_currency = models.CharField(
         max_length=3,
         choices=CURRENCIES,
-        default="usd",
+        default=default_currency,
         validators=[RegexValidator(r"^[a-z]{3}$", "Use a lower-case ISO 4217 code.")],
     )
     outcomes = StreamField(

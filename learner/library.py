@@ -11,8 +11,8 @@ from learner.models import CourseCompletion, LessonProgress
 def build(user):
     now = timezone.now()
     entitlements = list(
-        Entitlement.objects.filter(user=user, status=Entitlement.Status.ACTIVE)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        Entitlement.objects.filter(user=user)
+        .active(now)
         .select_related("course", "course__cover_image")
         .order_by("-granted_at")
     )

@@ -121,3 +121,21 @@ def test_the_downloads_list_names_the_file_and_lesson(admin_client, course, paid
     content = text(admin_client.get("/admin/commerce/downloads/"))
     assert "Slides for week one" in content and paid_lesson.title in content
     assert "lesson-resources/x/s.pdf" not in content
+
+
+def test_the_sales_report_does_not_count_expired_grants_as_active(admin_client, course, learner):  # noqa: F811
+    from tests.conftest import entitle
+
+    entitle(learner, course, expires_at=timezone.now() - timedelta(days=1))
+    content = text(admin_client.get("/admin/reports/sales/"))
+    assert "0 account(s)" in content
+
+
+def test_one_rule_decides_what_is_active(course, learner):
+    from commerce.models import Entitlement
+    from tests.conftest import entitle
+
+    entitle(learner, course, expires_at=timezone.now() - timedelta(days=1))
+    assert not Entitlement.objects.active().exists()
+    Entitlement.objects.update(expires_at=timezone.now() + timedelta(days=1))
+    assert Entitlement.objects.active().count() == 1

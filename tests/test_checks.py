@@ -44,3 +44,17 @@ def test_the_models_and_migrations_agree(db):
     out = StringIO()
     call_command("makemigrations", "--check", "--dry-run", stdout=out)
     assert "No changes detected" in out.getvalue()
+
+
+def test_new_courses_are_priced_in_the_default_currency(settings, db):
+    from courses.models import CoursePage
+
+    settings.DEFAULT_CURRENCY = "eur"
+    assert CoursePage(title="x").price_currency == "eur"
+
+
+def test_a_default_currency_no_course_may_use_is_warned(settings):
+    from courses.checks import default_currency_is_offered
+
+    settings.DEFAULT_CURRENCY = "xyz"
+    assert [w.id for w in default_currency_is_offered(None)] == ["courses.W002"]

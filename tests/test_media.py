@@ -316,15 +316,6 @@ def test_without_keys_the_public_embed_is_used(client, course, paid_lesson, lear
     assert f"https://iframe.videodelivery.net/{VIDEO}" in html
 
 
-def test_the_admin_says_when_signed_playback_is_off(settings):
-    from courses.blocks import _stream_help
-
-    settings.STREAM_SIGNING_KEY_ID = ""
-    assert "Signed playback is OFF" in _stream_help()
-    settings.STREAM_SIGNING_KEY_ID, settings.STREAM_SIGNING_KEY_PEM = "k", "p"
-    assert "signed" in _stream_help()
-
-
 # --- presigned URL expiry, against s3rver (which enforces it; moto does not) ----------------
 
 S3RVER = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "s3rver"
