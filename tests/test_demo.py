@@ -12,6 +12,15 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
+from django.core.management import call_command
+from django.templatetags.static import static
+from django.test import Client, override_settings
+from django.utils.html import strip_tags
+from PIL import Image
+
+from config.management.commands.seed_demo import COURSES, cover_png
+from courses.models import CoursePage, LessonPage
 
 ROOT = Path(__file__).resolve().parent.parent
 STOP_WITHIN_SECONDS = 10
@@ -199,3 +208,96 @@ def test_ctrl_c_pressed_twice_still_stops_every_process_it_started(running_demo)
     assert wait_until(lambda: not still_running(started), timeout=1), [
         cmdline(pid) for pid in still_running(started)
     ]
+
+
+# --- the seeded catalogue -------------------------------------------------------------------
+
+# The languages a learner expects in each course's code samples.
+COURSE_LANGUAGES = {
+    "python-foundations": {"python", "bash"},
+    "django-in-production": {"python", "bash"},
+    "sql-essentials": {"sql"},
+    "git-for-everyone": {"bash"},
+}
+
+
+@pytest.fixture
+def demo(db):
+    call_command("seed_demo", verbosity=0)
+
+
+def code_blocks(course):
+    lessons = LessonPage.objects.descendant_of(course).specific()
+    return [
+        block.value for lesson in lessons for block in lesson.body if block.block_type == "code"
+    ]
+
+
+def test_every_demo_course_has_code_samples_in_its_own_languages(demo):
+    courses = CoursePage.objects.all()
+    assert {course.slug for course in courses} == set(COURSE_LANGUAGES)
+    for course in courses:
+        languages = {block["language"] for block in code_blocks(course)}
+        assert languages, course.slug
+        assert languages <= COURSE_LANGUAGES[course.slug], course.slug
+
+
+def test_the_sql_course_has_no_python_in_it(demo):
+    blocks = code_blocks(CoursePage.objects.get(slug="sql-essentials"))
+    assert {block["language"] for block in blocks} == {"sql"}
+    for block in blocks:
+        assert "def " not in block["code"] and "import " not in block["code"]
+
+
+def test_every_demo_lesson_has_a_code_sample_of_its_own(demo):
+    samples = [
+        block["code"] for course in CoursePage.objects.all() for block in code_blocks(course)
+    ]
+    assert len(samples) == LessonPage.objects.count()
+    assert len(set(samples)) == len(samples)
+
+
+def test_demo_course_description_does_not_repeat_its_summary(demo):
+    for course in CoursePage.objects.all():
+        description = strip_tags(str(course.description))
+        assert description.strip(), course.slug
+        assert course.summary not in description, course.slug
+
+
+def distinct_colours(image):
+    return len(image.convert("RGB").getcolors(maxcolors=1 << 20))
+
+
+def test_demo_covers_are_pictures_not_flat_colour_blocks(demo):
+    for course in CoursePage.objects.select_related("cover_image"):
+        with course.cover_image.file.open() as file, Image.open(file) as cover:
+            assert cover.size == (960, 540), course.slug
+            assert distinct_colours(cover) > 1000, course.slug
+
+
+def test_each_demo_course_has_a_cover_of_its_own(demo):
+    covers = set()
+    for course in CoursePage.objects.select_related("cover_image"):
+        with course.cover_image.file.open() as file:
+            covers.add(file.read())
+    assert len(covers) == len(COURSES)
+
+
+def test_demo_covers_are_drawn_the_same_every_time():
+    for spec in COURSES:
+        assert cover_png(spec) == cover_png(spec), spec["slug"]
+
+
+def test_every_page_links_the_favicon(client, demo):
+    response = client.get("/")
+    assert f'<link rel="icon" href="{static("favicon.svg")}"'.encode() in response.content
+
+
+def test_the_favicon_is_served_as_an_svg_image():
+    assert finders.find("favicon.svg")
+    # Serve from the static folders, as runserver and collectstatic'ed WhiteNoise both do.
+    with override_settings(WHITENOISE_USE_FINDERS=True, WHITENOISE_AUTOREFRESH=True):
+        response = Client().get(static("favicon.svg"))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("image/svg+xml")
+    assert b"<svg" in b"".join(response.streaming_content)
