@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_ENV := DEBUG=1
 PORT ?= 8000
+STRIPE_PORT ?= 12111
 
 .PHONY: install demo test lint format bench browser clean
 
@@ -17,12 +18,13 @@ $(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-# Sets everything up on the embedded defaults and serves the demo site on 127.0.0.1:$(PORT).
+# Sets everything up on the embedded defaults and serves the demo site on 127.0.0.1:$(PORT)
+# (the local Stripe emulator on 127.0.0.1:$(STRIPE_PORT)); Ctrl-C stops every process it started.
 demo: install
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
 	$(DEMO_ENV) $(BIN)/python manage.py setup_schedules
-	$(DEMO_ENV) $(BIN)/python -m devtools.demo --port $(PORT)
+	$(DEMO_ENV) $(BIN)/python -m devtools.demo --port $(PORT) --stripe-port $(STRIPE_PORT)
 
 # The whole test suite (SQLite by default; set DATABASE_URL for PostgreSQL).
 test: install browser node_modules/.installed
