@@ -14,9 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from wagtail.models import Locale, Page, Site
 
+from base.models import HomePage
 from commerce.access import has_course_access
 from commerce.models import Entitlement, Order, OrderItem, StripeEvent
-from config.models import HomePage
 from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage
 from devtools.stripe_emulator import example
 

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from base.ratelimit import client_ip
 from commerce.models import DownloadEvent
-from config.ratelimit import client_ip
 
 SALT = "commerce.download"
 

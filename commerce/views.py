@@ -12,13 +12,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from base import ratelimit
 from commerce import checkout as checkout_flow
 from commerce import delivery, fulfilment, gateway, ledger
 from commerce.access import can_view_lesson, has_course_access
 from commerce.forms import GuestCheckoutForm
 from commerce.gate import private, refuse
 from commerce.models import Order, OrderEvent, is_public_id
-from config import ratelimit
 from courses.models import CoursePage, LessonResource
 
 log = logging.getLogger(__name__)

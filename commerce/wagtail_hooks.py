@@ -53,6 +53,15 @@ def register_commerce_viewsets():
     return CommerceGroup()
 
 
+@hooks.register("healthz_details")
+def last_reconciliation():
+    """Operators alert when this is older than an hour (docs/operations.md)."""
+    from commerce.operations import last_successful_reconciliation
+
+    run = last_successful_reconciliation()
+    return {"last_reconciliation": run.finished_at.isoformat() if run else None}
+
+
 @hooks.register("construct_homepage_panels")
 def shop_panel(request, panels):
     """Money at a glance, for those who may see orders."""

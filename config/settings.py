@@ -63,7 +63,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "config",
+    "base",
     "courses",
     "commerce",
     "learner",
@@ -185,8 +185,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_TEMPLATE = "account/lockout.html"
-AXES_CLIENT_IP_CALLABLE = "config.ratelimit.client_ip"
-AXES_USERNAME_CALLABLE = "config.ratelimit.login_identifier"
+AXES_CLIENT_IP_CALLABLE = "base.ratelimit.client_ip"
+AXES_USERNAME_CALLABLE = "base.ratelimit.login_identifier"
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"

@@ -4,7 +4,7 @@ from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
-from config import views
+from base import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

@@ -8,11 +8,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from base import ratelimit
 from commerce import claims
 from commerce.access import can_view_lesson
 from commerce.gate import refuse
 from commerce.models import Order, is_public_id
-from config import ratelimit
 from courses.models import LessonPage
 from learner import library, progress
 from learner.accounts import CLAIM_PROVEN_EMAIL

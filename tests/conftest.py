@@ -6,7 +6,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from wagtail.models import Locale, Page, Site
 
-from config.models import HomePage
+from base.models import HomePage
 from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage
 
 

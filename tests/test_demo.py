@@ -19,7 +19,7 @@ from django.test import Client, override_settings
 from django.utils.html import strip_tags
 from PIL import Image
 
-from config.management.commands.seed_demo import COURSES, cover_png
+from courses.management.commands.seed_demo import COURSES, cover_png
 from courses.models import CoursePage, LessonPage
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ from django.test.utils import CaptureQueriesContext
 from wagtail.models import Page
 from wagtail.test.utils import WagtailPageTestCase
 
-from config.models import HomePage
+from base.models import HomePage
 from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage
 from tests.conftest import make_course
 
@@ -61,7 +61,7 @@ def test_seed_demo_twice_changes_nothing(demo):
     from wagtail.images.models import Image
     from wagtail.models import Revision
 
-    from config.models import User
+    from base.models import User
 
     before = (
         Page.objects.count(),

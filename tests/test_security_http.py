@@ -272,7 +272,7 @@ def test_two_processes_share_one_rate_limit_count(db):
     from django.db import connection
 
     db_url = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**connection.settings_dict)
-    hits = "from config import ratelimit; print([ratelimit.hit('shared', '5/h') for _ in range(4)])"
+    hits = "from base import ratelimit; print([ratelimit.hit('shared', '5/h') for _ in range(4)])"
     env = {"DEBUG": "0", "SECRET_KEY": STRONG_KEY, "DATABASE_URL": db_url}
     first, second = load_settings(hits, **env), load_settings(hits, **env)
     assert first.stdout.strip() == "[False, False, False, False]", first.stderr
@@ -308,7 +308,7 @@ def test_a_forged_forwarded_for_header_does_not_escape_the_limit(course, emulato
 
 
 def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(settings, rf):
-    from config.ratelimit import client_ip
+    from base.ratelimit import client_ip
 
     settings.TRUSTED_PROXY_COUNT = 1
     request = rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")

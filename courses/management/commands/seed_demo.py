@@ -15,7 +15,7 @@ from PIL import ImageChops, ImageDraw, ImageFont
 from wagtail.images import get_image_model
 from wagtail.models import Page, Site
 
-from config.models import HomePage
+from base.models import HomePage
 from courses.models import CourseIndexPage, CoursePage, LessonPage, LessonResource, ModulePage
 
 ADMIN_EMAIL = "admin@example.com"

@@ -24,21 +24,8 @@ class HomePage(Page):
     parent_page_types = ["wagtailcore.Page"]
     subpage_types = ["courses.CourseIndexPage"]
     max_count = 1
-
-    def get_context(self, request, *args, **kwargs):
-        from courses.models import CourseIndexPage, CoursePage
-
-        context = super().get_context(request, *args, **kwargs)
-        context["catalog"] = CourseIndexPage.objects.child_of(self).live().first()
-        context["featured_courses"] = (
-            CoursePage.objects.descendant_of(self)
-            .live()
-            .public()
-            .select_related("cover_image")
-            .prefetch_related("cover_image__renditions")
-            .order_by("path")[:3]
-        )
-        return context
+    # The catalog and featured courses come from courses' template tags: base knows no app
+    # above it.
 
 
 @register_setting(icon="site")
