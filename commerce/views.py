@@ -13,12 +13,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from base import ratelimit
-from commerce import checkout as checkout_flow
-from commerce import delivery, fulfilment, gateway, ledger
-from commerce.access import can_view_lesson, has_course_access
+from commerce.access import can_view_lesson, delivery, has_course_access
+from commerce.access.gate import private, refuse
 from commerce.forms import GuestCheckoutForm
-from commerce.gate import private, refuse
 from commerce.models import Order, OrderEvent, is_public_id
+from commerce.payments import checkout as checkout_flow
+from commerce.payments import fulfilment, gateway, ledger
 from courses.models import CoursePage, LessonResource
 
 log = logging.getLogger(__name__)

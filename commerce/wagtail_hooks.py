@@ -4,8 +4,8 @@ from django.core.exceptions import PermissionDenied
 from wagtail import hooks
 
 from commerce.access import can_view_lesson
-from commerce.documents import may_fetch
-from commerce.gate import private, refuse
+from commerce.access.documents import may_fetch
+from commerce.access.gate import private, refuse
 from courses.models import LessonPage
 
 
@@ -47,7 +47,7 @@ def gate_documents(document, request):
 
 @hooks.register("register_admin_viewset")
 def register_commerce_viewsets():
-    from commerce.viewsets import CommerceGroup, register_policies
+    from commerce.backoffice.viewsets import CommerceGroup, register_policies
 
     register_policies()
     return CommerceGroup()
@@ -56,7 +56,7 @@ def register_commerce_viewsets():
 @hooks.register("healthz_details")
 def last_reconciliation():
     """Operators alert when this is older than an hour (docs/operations.md)."""
-    from commerce.operations import last_successful_reconciliation
+    from commerce.payments.reconciliation import last_successful_reconciliation
 
     run = last_successful_reconciliation()
     return {"last_reconciliation": run.finished_at.isoformat() if run else None}
@@ -66,7 +66,7 @@ def last_reconciliation():
 def shop_panel(request, panels):
     """Money at a glance, for those who may see orders."""
     if request.user.has_perm("commerce.view_order"):
-        from commerce.dashboard import ShopPanel
+        from commerce.backoffice.dashboard import ShopPanel
 
         panels.append(ShopPanel())
 
@@ -75,7 +75,7 @@ def shop_panel(request, panels):
 def register_commerce_admin_urls():
     from django.urls import path
 
-    from commerce import admin_views
+    from commerce.backoffice import admin_views
 
     return [
         path(

@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.utils.html import escape, linebreaks
 from django.utils.safestring import mark_safe
 
-from commerce.claims import attach_guest_purchases
+from commerce.access.claims import attach_guest_purchases
 
 
 def prove_email(user, email):

@@ -2,8 +2,8 @@ import logging
 
 from django_q.tasks import async_task
 
-from commerce import emails
-from commerce.claims import make_claim_url
+from commerce.access.claims import make_claim_url
+from commerce.mail import emails
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from base import ratelimit
-from commerce import claims
-from commerce.access import can_view_lesson
-from commerce.gate import refuse
+from commerce.access import can_view_lesson, claims
+from commerce.access.gate import refuse
 from commerce.models import Order, is_public_id
 from courses.models import LessonPage
 from learner import library, progress

@@ -138,7 +138,7 @@ def test_an_editor_cannot_grant_access(editor_client, course):
 def test_a_failed_event_can_be_replayed_from_the_admin(admin_client, course, emulator, monkeypatch):
     from django.test import Client
 
-    from commerce import fulfilment
+    from commerce.payments import fulfilment
 
     order = start(Client(), course)
     emulator.pay(order.stripe_session_id)

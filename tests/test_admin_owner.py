@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from commerce import operations
 from commerce.models import DownloadEvent, Order, ReconciliationRun, StripeEvent
+from commerce.payments import reconciliation
 from courses.models import LessonResource
 from tests.test_admin import admin_client, sold  # noqa: F401 - fixtures
 from tests.test_fulfilment import start
@@ -91,7 +91,7 @@ def test_the_sales_report_writes_refunds_as_money(admin_client, sold):  # noqa: 
 
 
 def test_reconciliation_results_are_labelled_figures(admin_client, course, emulator):  # noqa: F811
-    operations.reconcile()
+    reconciliation.reconcile()
     run = ReconciliationRun.objects.get()
     listing = text(admin_client.get("/admin/commerce/reconciliation-runs/"))
     inspect = text(admin_client.get(f"/admin/commerce/reconciliation-runs/inspect/{run.pk}/"))

@@ -6,8 +6,8 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
 
-from commerce import refunds
 from commerce.models import Order, OrderEvent, RefundRequest
+from commerce.payments import refunds
 from tests.conftest import postgres_only
 from tests.stripe_helpers import post_event
 from tests.test_admin import admin_client, sold  # noqa: F401 - fixtures
@@ -189,10 +189,10 @@ def test_reconciliation_confirms_a_refund_whose_webhook_was_lost(
     sold,  # noqa: F811
     emulator,
 ):
-    from commerce import operations
+    from commerce.payments import reconciliation
 
     admin_client.post(refund_url(sold), {"kind": "full", "reason": "x"})
-    operations.reconcile()
+    reconciliation.reconcile()
     sold.refresh_from_db()
     assert sold.status == Order.Status.REFUNDED
 

@@ -7,7 +7,8 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from commerce import operations
+from commerce.backoffice import actions
+from commerce.mail import receipts
 from commerce.models import Notification
 from tests.test_fulfilment import deliver, events, start
 
@@ -122,7 +123,7 @@ def test_access_revoked_by_the_owner_is_told(course, learner, emulator):
     from django.test import TestCase
 
     with TestCase.captureOnCommitCallbacks(execute=True):
-        operations.revoke_access(course=course, user=learner, reason="shared account")
+        actions.revoke_access(course=course, user=learner, reason="shared account")
     [message] = sent("Your course access has ended")
     assert_well_formed(message, to=learner.email)
     assert course.title in message.body and "shared account" not in message.body
@@ -140,13 +141,13 @@ def test_a_lost_notification_task_is_sent_by_the_sweep(course, emulator):
     post_event(events(emulator, order, "charge.refunded")[0])  # on_commit never ran
     assert not mail.outbox
     Notification.objects.update(created_at=timezone.now() - timedelta(hours=1))
-    assert operations.send_missing_receipts()["notifications_enqueued"] == 1
+    assert receipts.send_missing_receipts()["notifications_enqueued"] == 1
     assert len(sent("Your refund")) == 1
-    assert operations.send_missing_receipts()["notifications_enqueued"] == 0
+    assert receipts.send_missing_receipts()["notifications_enqueued"] == 0
 
 
 def test_sending_twice_sends_once(course, emulator):
-    from commerce import notifications
+    from commerce.mail import notifications
 
     order = paid(course, emulator)
     emulator.create_refund({"payment_intent": order.stripe_payment_intent_id})

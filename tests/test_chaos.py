@@ -19,8 +19,8 @@ from django.db import close_old_connections, connection
 from django.test import Client
 from django.urls import reverse
 
-from commerce import ledger, operations
 from commerce.models import Entitlement, Order, StripeEvent
+from commerce.payments import ledger, reconciliation
 from tests.conftest import make_course, postgres_only
 from tests.stripe_helpers import post_event
 
@@ -157,10 +157,10 @@ def test_chaos(catalog, emulator, monkeypatch, capsys):
     returning = [(c, o) for c, o in orders if rng.random() < 0.5]
     for client, order in returning:
         client.get(reverse("checkout_success") + f"?session_id={order.stripe_session_id}")
-    first = operations.reconcile(since=None)
-    second = operations.reconcile(since=None)
+    first = reconciliation.reconcile(since=None)
+    second = reconciliation.reconcile(since=None)
     assert second.summary["orders_fixed"] == 0 and second.summary["events_recovered"] == 0
-    operations.retry_failed_events()
+    reconciliation.retry_failed_events()
 
     # 4. Every order is exactly what its Stripe history implies.
     wrong, lost, duplicated = [], 0, 0

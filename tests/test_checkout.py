@@ -152,7 +152,7 @@ def test_the_course_page_offers_continue_to_an_entitled_learner(client, course, 
 
 @pytest.mark.parametrize("ttl,minutes", [(5, 30), (60, 60), (99999, 1440)])
 def test_order_ttl_stays_within_what_stripe_accepts(settings, ttl, minutes):
-    from commerce.checkout import order_ttl
+    from commerce.payments.checkout import order_ttl
 
     settings.ORDER_TTL_MINUTES = ttl
     assert order_ttl().total_seconds() == minutes * 60

@@ -108,10 +108,10 @@ def test_refund_and_completion_at_once_end_refunded(course, emulator):
 
 
 def test_two_workers_reconciling_at_once_grant_once(course, emulator):
-    from commerce import operations
+    from commerce.payments import reconciliation
 
     _, order = paid_order(course, emulator)  # paid at Stripe, webhook never delivered
-    run_together(operations.reconcile, operations.reconcile)
+    run_together(reconciliation.reconcile, reconciliation.reconcile)
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
     assert Entitlement.objects.filter(status="active").count() == 1
@@ -124,13 +124,13 @@ def test_two_workers_expiring_at_once_expire_once(course, emulator):
 
     from django.utils import timezone
 
-    from commerce import operations
+    from commerce.payments import reconciliation
 
     client = Client()
     client.post(reverse("checkout", args=[course.pk]), {"email": "late@example.com"})
     order = Order.objects.get()
     Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
-    run_together(operations.expire_pending_orders, operations.expire_pending_orders)
+    run_together(reconciliation.expire_pending_orders, reconciliation.expire_pending_orders)
     order.refresh_from_db()
     assert order.status == Order.Status.EXPIRED
     assert OrderEvent.objects.filter(order=order, to_status="expired").count() == 1

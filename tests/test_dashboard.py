@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from commerce.dashboard import figures
+from commerce.backoffice.dashboard import figures
 from commerce.models import Dispute, Order, ReconciliationRun, Refund, StripeEvent
 from tests.test_admin import admin_client, editor_client  # noqa: F401 - fixtures
 

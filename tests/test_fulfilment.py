@@ -329,7 +329,7 @@ def test_a_dispute_closed_before_it_was_created_stays_closed(paid, emulator):
 
 
 def test_a_processing_error_leaves_a_failed_row_and_the_retry_succeeds(paid, emulator, monkeypatch):
-    from commerce import fulfilment
+    from commerce.payments import fulfilment
 
     real = fulfilment.fulfil_checkout_session
     monkeypatch.setattr(

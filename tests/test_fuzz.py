@@ -104,7 +104,7 @@ event_ids = st.from_regex(r"evt_[A-Za-z0-9_]{1,40}", fullmatch=True) | st.text(
 @FUZZ
 @given(type_=st.sampled_from(HANDLED), obj=json_values, event_id=event_ids)
 def test_signed_events_of_any_shape_never_500(db, emulator, type_, obj, event_id):
-    from commerce.ledger import EVENT_ID
+    from commerce.payments.ledger import EVENT_ID
 
     event = {
         "id": event_id,

@@ -11,7 +11,7 @@ from django.test import Client, TestCase
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from commerce.claims import SALT, make_claim_url
+from commerce.access.claims import SALT, make_claim_url
 from commerce.models import ClaimToken, Entitlement, Order
 from learner.models import CourseCompletion, LessonProgress
 from tests.conftest import make_course

@@ -12,7 +12,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.test import Client
 
-from commerce import stream
+from commerce.access import stream
 from commerce.models import DownloadEvent
 from courses.models import LessonResource
 from tests.conftest import entitle
@@ -240,7 +240,7 @@ def test_r2_downloads_are_refused_and_audited_like_local_ones(
 def test_the_local_link_route_never_serves_remote_files(client, course, paid_lesson, learner, r2):
     from django.core import signing
 
-    from commerce.delivery import SALT
+    from commerce.access.delivery import SALT
 
     resource = attach(paid_lesson)
     token = signing.dumps({"r": resource.pk}, salt=SALT, compress=True)

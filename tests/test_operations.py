@@ -10,8 +10,9 @@ from django.utils import timezone
 from django_q.models import Schedule
 from wagtail.models import ModelLogEntry
 
-from commerce import operations
+from commerce.mail import receipts
 from commerce.models import Entitlement, Order, OrderEvent, ReconciliationRun, StripeEvent
+from commerce.payments import reconciliation
 from tests.stripe_helpers import post_event
 from tests.test_fulfilment import deliver, events, start
 
@@ -28,7 +29,7 @@ def run(*args):
 def test_expiry_closes_overdue_orders_at_stripe_and_here(client, course, emulator):
     order = start(client, course)
     Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
-    result = operations.expire_pending_orders()
+    result = reconciliation.expire_pending_orders()
     order.refresh_from_db()
     assert result == {"due": 1, "expired": 1, "fulfilled": 0, "errors": 0}
     assert order.status == Order.Status.EXPIRED
@@ -37,7 +38,7 @@ def test_expiry_closes_overdue_orders_at_stripe_and_here(client, course, emulato
 
 def test_expiry_leaves_orders_inside_their_ttl(client, course, emulator):
     order = start(client, course)
-    assert operations.expire_pending_orders()["due"] == 0
+    assert reconciliation.expire_pending_orders()["due"] == 0
     order.refresh_from_db()
     assert order.status == Order.Status.PENDING
 
@@ -46,7 +47,7 @@ def test_expiry_fulfils_an_order_that_was_paid_at_the_last_moment(client, course
     order = start(client, course)
     emulator.pay(order.stripe_session_id)  # webhook lost
     Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
-    result = operations.expire_pending_orders()
+    result = reconciliation.expire_pending_orders()
     order.refresh_from_db()
     assert result["fulfilled"] == 1 and order.status == Order.Status.PAID
     assert Entitlement.objects.filter(status="active").count() == 1
@@ -59,7 +60,7 @@ def test_expiry_without_a_session_expires_locally(course, emulator):
         amount_subtotal=100,
         expires_at=timezone.now() - timedelta(minutes=1),
     )
-    operations.expire_pending_orders()
+    reconciliation.expire_pending_orders()
     order.refresh_from_db()
     assert order.status == Order.Status.EXPIRED
 
@@ -79,7 +80,7 @@ def test_the_expiry_command_dry_run_changes_nothing(client, course, emulator):
 def test_reconciliation_recovers_a_purchase_whose_webhook_never_arrived(client, course, emulator):
     order = start(client, course)
     emulator.pay(order.stripe_session_id)
-    run_ = operations.reconcile()
+    run_ = reconciliation.reconcile()
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
     assert Entitlement.objects.filter(status="active").count() == 1
@@ -90,9 +91,9 @@ def test_reconciliation_recovers_a_purchase_whose_webhook_never_arrived(client, 
 def test_reconciling_twice_changes_nothing_the_second_time(client, course, emulator):
     order = start(client, course)
     emulator.pay(order.stripe_session_id)
-    operations.reconcile()
+    reconciliation.reconcile()
     trail = OrderEvent.objects.count()
-    second = operations.reconcile()
+    second = reconciliation.reconcile()
     assert second.summary["orders_fixed"] == 0 and second.summary["events_recovered"] == 0
     assert OrderEvent.objects.count() == trail
     assert Entitlement.objects.count() == 1
@@ -105,7 +106,7 @@ def test_reconciliation_recovers_a_refund_whose_webhook_never_arrived(client, co
     emulator.create_refund(
         {"payment_intent": emulator.sessions[order.stripe_session_id]["payment_intent"]}
     )
-    run_ = operations.reconcile()
+    run_ = reconciliation.reconcile()
     order.refresh_from_db()
     assert order.status == Order.Status.REFUNDED
     assert Entitlement.objects.get().status == "revoked"
@@ -143,7 +144,7 @@ def test_the_reconcile_command_fails_clearly_when_stripe_is_down(client, course,
 
 def test_health_reports_the_last_successful_reconciliation(client, course, emulator):
     assert client.get("/healthz").json()["last_reconciliation"] is None
-    operations.reconcile()
+    reconciliation.reconcile()
     body = client.get("/healthz").json()
     assert body["status"] == "ok" and body["checks"]["broker"] == "ok"
     assert body["last_reconciliation"] is not None
@@ -153,7 +154,7 @@ def test_health_reports_the_last_successful_reconciliation(client, course, emula
 
 
 def failing(monkeypatch):
-    from commerce import fulfilment
+    from commerce.payments import fulfilment
 
     real = fulfilment.fulfil_checkout_session
 
@@ -169,24 +170,28 @@ def test_a_failed_event_is_retried_after_its_backoff(client, course, emulator, m
     emulator.pay(order.stripe_session_id)
     restore = failing(monkeypatch)
     assert post_event(events(emulator, order)[0]).status_code == 500
-    assert operations.retry_failed_events()["retried"] == 0  # backoff not elapsed
+    assert reconciliation.retry_failed_events()["retried"] == 0  # backoff not elapsed
     restore()
     later = timezone.now() + timedelta(hours=1)
-    assert operations.retry_failed_events(now=later) == {"retried": 1, "processed": 1, "failed": 0}
+    assert reconciliation.retry_failed_events(now=later) == {
+        "retried": 1,
+        "processed": 1,
+        "failed": 0,
+    }
     row = StripeEvent.objects.get()
     assert (row.status, row.attempts) == ("processed", 2)
     assert Entitlement.objects.filter(status="active").count() == 1
 
 
 def test_an_event_that_keeps_failing_is_marked_dead(client, course, emulator, monkeypatch):
-    from commerce.ledger import MAX_ATTEMPTS
+    from commerce.payments.ledger import MAX_ATTEMPTS
 
     order = start(client, course)
     emulator.pay(order.stripe_session_id)
     failing(monkeypatch)
     post_event(events(emulator, order)[0])
     for _ in range(MAX_ATTEMPTS + 2):
-        operations.retry_failed_events(now=timezone.now() + timedelta(days=2))
+        reconciliation.retry_failed_events(now=timezone.now() + timedelta(days=2))
     row = StripeEvent.objects.get()
     assert row.status == "dead" and row.attempts == MAX_ATTEMPTS
 
@@ -226,13 +231,13 @@ def test_a_paid_order_whose_receipt_was_lost_gets_one(client, course, emulator, 
     emulator.pay(order.stripe_session_id)
     post_event(events(emulator, order)[0])  # on_commit never ran: the receipt was not sent
     Order.objects.filter(pk=order.pk).update(paid_at=timezone.now() - timedelta(hours=1))
-    assert operations.send_missing_receipts() == {
+    assert receipts.send_missing_receipts() == {
         "enqueued": 1,
         "refunds_enqueued": 0,
         "notifications_enqueued": 0,
     }
     assert len(mailoutbox) == 1
-    assert operations.send_missing_receipts() == {
+    assert receipts.send_missing_receipts() == {
         "enqueued": 0,
         "refunds_enqueued": 0,
         "notifications_enqueued": 0,

@@ -177,7 +177,7 @@ def test_an_editor_with_admin_access_may_fetch_any_document(
 def test_the_backfill_finds_documents_in_revisions_saved_before_the_index(
     course, paid_lesson, document
 ):
-    from commerce.documents import record_all_revisions
+    from commerce.access.documents import record_all_revisions
 
     paid_lesson.body = [attachment(document)]
     paid_lesson.save_revision()

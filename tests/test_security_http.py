@@ -157,7 +157,7 @@ def test_the_already_owned_refund_happens_once_however_often_it_runs(course, emu
 
 
 def test_a_lost_already_owned_refund_is_picked_up_by_the_sweep(course, emulator, owner, settings):
-    from commerce import operations
+    from commerce.mail import receipts
 
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
     order = pay_as_guest(course, emulator, "owner@example.com")
@@ -165,7 +165,7 @@ def test_a_lost_already_owned_refund_is_picked_up_by_the_sweep(course, emulator,
         auto_refund_requested_at=None, already_owned_at=order.paid_at.replace(year=2020)
     )
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
-    assert operations.send_missing_receipts()["refunds_enqueued"] == 1
+    assert receipts.send_missing_receipts()["refunds_enqueued"] == 1
     order.refresh_from_db()
     assert order.auto_refund_requested_at is not None
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 def backfill(apps, schema_editor):
     # Uses the live models: revisions must be rebuilt as pages to find what they reference.
-    from commerce.documents import record_all_revisions
+    from commerce.access.documents import record_all_revisions
 
     record_all_revisions()
 

@@ -36,7 +36,7 @@ def buy_box(context, course):
 def stream_player(context, video_uid):
     """A Stream iframe for whoever may open this lesson; signed when keys are configured."""
     from commerce.access import can_view_lesson
-    from commerce.stream import embed_url
+    from commerce.access.stream import embed_url
 
     page = context.get("page")
     request = context.get("request")

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from commerce.models import OrderEvent
-from commerce.operations import expire_pending_orders
+from commerce.payments.reconciliation import expire_pending_orders
 
 
 class Command(BaseCommand):

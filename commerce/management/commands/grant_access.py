@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
+from commerce.backoffice.actions import grant_access
 from commerce.management.commands import _access
-from commerce.operations import grant_access
 
 
 class Command(BaseCommand):

@@ -3,8 +3,8 @@ from datetime import datetime, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from commerce import gateway
-from commerce.operations import reconcile
+from commerce.payments import gateway
+from commerce.payments.reconciliation import reconcile
 
 
 def parse_since(value):

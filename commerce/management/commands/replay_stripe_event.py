@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from commerce.models import OrderEvent, StripeEvent
-from commerce.operations import replay_event
+from commerce.payments.reconciliation import replay_event
 
 
 class Command(BaseCommand):

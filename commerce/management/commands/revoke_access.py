@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from commerce.backoffice.actions import revoke_access
 from commerce.management.commands import _access
-from commerce.operations import revoke_access
 
 
 class Command(BaseCommand):

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from base.money import format_money
-from commerce import gateway
 from commerce.models import Entitlement, Order, OrderEvent, OrderItem, normalise_email
+from commerce.payments import gateway
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from base.money import format_money
-from commerce import emails
+from commerce.mail import emails
 from commerce.models import Notification
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def record(kind, *, key, email, order=None, entitlement=None, **data):
 
 def enqueue(notification_id):
     async_task(
-        "commerce.notifications.send",
+        "commerce.tasks.send_notification",
         notification_id,
         task_name=f"notification-{notification_id}",
     )

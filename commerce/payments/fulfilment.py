@@ -13,8 +13,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from base.money import format_money
-from commerce import gateway, notifications
+from commerce.mail import notifications, receipts
 from commerce.models import Dispute, Entitlement, Order, OrderEvent, Refund, RefundRequest
+from commerce.payments import gateway
 
 log = logging.getLogger(__name__)
 
@@ -283,12 +284,7 @@ def _settle(order, changes, *, source, event_id="", actor=None):
     )
     _tell_buyer(order, old_status, reason)
     if getattr(order, "_newly_paid", False):
-        from commerce.tasks import enqueue_already_owned_refund, enqueue_receipt
-
-        if order.already_owned_at:
-            transaction.on_commit(lambda: enqueue_already_owned_refund(order.pk))
-        else:
-            transaction.on_commit(lambda: enqueue_receipt(order.pk))
+        transaction.on_commit(lambda: receipts.after_payment(order))
     return order
 
 

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from commerce import fulfilment, gateway
 from commerce.models import OrderEvent, StripeEvent
+from commerce.payments import fulfilment, gateway
 
 log = logging.getLogger(__name__)
 

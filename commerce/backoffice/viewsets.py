@@ -14,8 +14,8 @@ from wagtail.admin.widgets.button import HeaderButton
 from wagtail.permission_policies import ModelPermissionPolicy
 
 from base.money import format_money
-from commerce import refunds
 from commerce.models import DownloadEvent, Entitlement, Order, ReconciliationRun, StripeEvent
+from commerce.payments import refunds
 from courses.models import CoursePage
 
 

@@ -13,8 +13,9 @@ from django.views.generic import FormView, TemplateView, View
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from base.money import format_money
-from commerce import gateway, operations, refunds
+from commerce.backoffice import actions
 from commerce.models import Dispute, Entitlement, Order, OrderEvent, ReconciliationRun, Refund
+from commerce.payments import gateway, reconciliation, refunds
 from courses.models import CoursePage
 
 PAID = [
@@ -71,7 +72,7 @@ class GrantAccessView(CommerceAdminView, FormView):
         data = form.cleaned_data
         email = data["email"].strip().lower()
         user = get_user_model().objects.filter(email__iexact=email).first()
-        entitlement, created = operations.grant_access(
+        entitlement, created = actions.grant_access(
             course=data["course"],
             user=user,
             email=email,
@@ -103,7 +104,7 @@ class RevokeAccessView(CommerceAdminView, FormView):
 
     def form_valid(self, form):
         ent = self.entitlement
-        revoked = operations.revoke_access(
+        revoked = actions.revoke_access(
             course=ent.course,
             user=ent.user,
             email=None if ent.user else ent.email,
@@ -201,7 +202,7 @@ class ReplayEventView(PermissionMixin, View):
 
         row = get_object_or_404(StripeEvent, pk=pk)
         try:
-            status = operations.replay_event(
+            status = reconciliation.replay_event(
                 row.event_id, actor=request.user, source=OrderEvent.Source.ADMIN
             )
             messages.success(request, f"Replayed {row.event_id}: {status}.")
@@ -224,7 +225,7 @@ class ReconcileView(CommerceAdminView, TemplateView):
     def post(self, request):
         dry_run = bool(request.POST.get("dry_run"))
         try:
-            run = operations.reconcile(
+            run = reconciliation.reconcile(
                 dry_run=dry_run, triggered_by=f"admin:{request.user.get_username()}"
             )
             summary = run.summary

@@ -1,4 +1,4 @@
-"""What keeps the system consistent with Stripe, and what operators do by hand.
+"""What keeps orders consistent with Stripe when webhooks are late, lost or failed.
 
 Every function here is idempotent and safe to run in several workers at once: the real work
 goes through fulfilment (row locks) and the ledger (unique event ids).
@@ -13,15 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 from wagtail.log_actions import log as audit_log
 
-from commerce import fulfilment, gateway, ledger, notifications
-from commerce.models import (
-    Entitlement,
-    Order,
-    OrderEvent,
-    ReconciliationRun,
-    StripeEvent,
-    normalise_email,
-)
+from commerce.models import Order, OrderEvent, ReconciliationRun, StripeEvent
+from commerce.payments import fulfilment, gateway, ledger
 
 log = logging.getLogger(__name__)
 
@@ -209,127 +202,3 @@ def replay_event(event_id, *, actor=None, source=OrderEvent.Source.ADMIN):
 
 
 # --- receipts --------------------------------------------------------------------------------
-
-
-def send_missing_receipts(*, older_than_minutes=10):
-    """A paid order whose receipt task was lost gets it now (send_receipt is idempotent)."""
-    from commerce.tasks import enqueue_already_owned_refund, enqueue_receipt
-
-    cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
-    ids = list(
-        Order.objects.filter(
-            paid_at__isnull=False,
-            paid_at__lte=cutoff,
-            receipt_sent_at__isnull=True,
-            already_owned_at__isnull=True,
-            status__in=[Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED],
-        ).values_list("pk", flat=True)[:200]
-    )
-    for pk in ids:
-        enqueue_receipt(pk)
-    # A payment for a course the buyer already had, whose refund task was lost.
-    refunds = list(
-        Order.objects.filter(
-            already_owned_at__isnull=False,
-            already_owned_at__lte=cutoff,
-            auto_refund_requested_at__isnull=True,
-            status=Order.Status.PAID,
-        ).values_list("pk", flat=True)[:200]
-    )
-    for pk in refunds:
-        enqueue_already_owned_refund(pk)
-    # Any other e-mail a buyer is owed (payment failed, refunded, access changed).
-    owed = list(notifications.unsent(cutoff).values_list("pk", flat=True)[:200])
-    for pk in owed:
-        notifications.enqueue(pk)
-    return {
-        "enqueued": len(ids),
-        "refunds_enqueued": len(refunds),
-        "notifications_enqueued": len(owed),
-    }
-
-
-# --- manual access ---------------------------------------------------------------------------
-
-
-class AccessError(Exception):
-    pass
-
-
-def _owner_filter(user, email):
-    if user is not None:
-        return Q(user=user)
-    return Q(user__isnull=True, email=normalise_email(email))
-
-
-def grant_access(
-    *, course, reason, user=None, email=None, actor=None, expires_at=None, via="admin"
-):
-    """An operator's grant: audited with who, when and why."""
-    if not (reason or "").strip():
-        raise AccessError("A reason is required.")
-    if user is None and not email:
-        raise AccessError("Name a user or an e-mail address.")
-    with transaction.atomic():
-        existing = (
-            Entitlement.objects.select_for_update()
-            .filter(_owner_filter(user, email), course=course, status=Entitlement.Status.ACTIVE)
-            .first()
-        )
-        if existing:
-            return existing, False
-        entitlement = Entitlement.objects.create(
-            course=course,
-            user=user,
-            email=normalise_email(email or user.email),
-            source=Entitlement.Source.ADMIN,
-            reason=reason.strip(),
-            granted_by=actor,
-            expires_at=expires_at,
-        )
-        audit_log(
-            instance=entitlement,
-            action="commerce.grant",
-            user=actor,
-            data={"reason": reason.strip(), "via": via, "course": course.pk},
-        )
-    log.info(
-        "access granted to %s for course %s via %s", entitlement.user_id or "guest", course.pk, via
-    )
-    return entitlement, True
-
-
-def revoke_access(*, course, reason, user=None, email=None, actor=None, via="admin"):
-    if not (reason or "").strip():
-        raise AccessError("A reason is required.")
-    if user is None and not email:
-        raise AccessError("Name a user or an e-mail address.")
-    revoked = []
-    with transaction.atomic():
-        for entitlement in Entitlement.objects.select_for_update().filter(
-            _owner_filter(user, email),
-            course=course,
-            status__in=[Entitlement.Status.ACTIVE, Entitlement.Status.SUSPENDED],
-        ):
-            entitlement.status = Entitlement.Status.REVOKED
-            entitlement.reason = reason.strip()
-            entitlement.revoked_at = timezone.now()
-            entitlement.save(update_fields=["status", "reason", "revoked_at", "updated_at"])
-            audit_log(
-                instance=entitlement,
-                action="commerce.revoke",
-                user=actor,
-                data={"reason": reason.strip(), "via": via, "course": course.pk},
-            )
-            revoked.append(entitlement)
-            notifications.record(
-                "revoked",
-                key=f"entitlement:{entitlement.pk}:revoked",
-                email=entitlement.user.email if entitlement.user_id else entitlement.email,
-                entitlement=entitlement,
-                why="admin",
-            )
-    log.info(
-        "access revoked (%s entitlement(s)) for course %s via %s", len(revoked), course.pk, via
-    )
-    return revoked
