@@ -49,7 +49,9 @@ def complete_lesson(request, lesson_id):
         return refuse(request, lesson, course)
     progress.mark_complete(request.user, lesson, course)
     following = course.lessons().filter(path__gt=lesson.path).first() if course else None
-    messages.success(request, f"“{lesson.title}” marked complete.")
+    # Focus lands on this message on the page the learner is sent to, so it says where they are.
+    done = f"“{lesson.title}” marked complete."
+    messages.success(request, f"{done} Next: {following.title}." if following else done)
     return redirect(following.url if following else lesson.url)
 
 

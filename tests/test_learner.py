@@ -151,7 +151,7 @@ def test_a_guest_claims_a_purchase_into_a_new_account_and_studies(
     link = claim_link(receipt)
     path = link.split("testserver", 1)[-1]
     landing = client.get(path)
-    assert b"Create an account" in landing.content
+    assert b"Sign up" in landing.content
 
     user = django_user_model.objects.create_user("new", "someone-else@example.com", "pw")
     client.force_login(user)
@@ -172,7 +172,7 @@ def test_signing_up_from_a_claim_link_needs_no_second_verification(client, cours
     path = urlsplit(claim_link(mail.outbox[-1])).path
     mail.outbox.clear()
     browser = Client()
-    assert b"Create an account" in browser.get(path).content
+    assert b"Sign up" in browser.get(path).content
     response = browser.post(
         reverse("account_signup") + f"?next={path}",
         {

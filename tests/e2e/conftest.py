@@ -48,9 +48,9 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, request):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def open_page(browser, request, **options):
+    """A fresh context and page; a full-page screenshot is saved if the test fails."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, **options)
     context.set_default_timeout(15000)
     page = context.new_page()
     yield page
@@ -61,3 +61,17 @@ def page(browser, request):
         page.screenshot(path=str(path), full_page=True)
         print(f"screenshot saved to {path}")
     context.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    yield from open_page(browser, request)
+
+
+@pytest.fixture
+def axe_page(browser, request):
+    """A page whose context ignores the site's CSP, so axe-core can be injected into it.
+
+    Only the accessibility check uses it; every other journey runs under the real policy.
+    """
+    yield from open_page(browser, request, bypass_csp=True)

@@ -100,7 +100,7 @@ def test_a_guest_buys_claims_the_purchase_and_studies(page, site, course):
     receipt = next(m for m in mail.outbox if "/claim/" in m.body)
     claim = re.search(r"(http://\S+/claim/\S+/)", receipt.body).group(1)
     page.goto(claim)
-    page.click("a:has-text('Create an account')")
+    page.click("main a:has-text('Sign up')")
     page.fill("input[name=email]", "journey@example.com")
     page.fill("input[name=password1]", "a-long-journey-passphrase")
     page.fill("input[name=password2]", "a-long-journey-passphrase")
