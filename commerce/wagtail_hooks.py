@@ -1,12 +1,42 @@
 """Gating attaches to content here, so course pages stay ignorant of money."""
 
 from django.core.exceptions import PermissionDenied
+from django.template.loader import render_to_string
 from wagtail import hooks
 
 from commerce.access import can_view_lesson
 from commerce.access.documents import may_fetch
 from commerce.access.gate import private, refuse
 from courses.models import LessonPage
+
+# --- what commerce adds to course pages (see courses.templatetags.course_tags.slot) -------
+
+
+def _render(template, context, data):
+    return render_to_string(template, data, request=context.get("request"))
+
+
+@hooks.register("courses_buy_box")
+def buy_box_slot(context, course):
+    from commerce.templatetags.commerce_tags import buy_box
+
+    return _render("commerce/includes/buy_box.html", context, buy_box(context, course))
+
+
+@hooks.register("courses_stream_player")
+def stream_player_slot(context, video_uid):
+    from commerce.templatetags.commerce_tags import stream_player
+
+    return _render(
+        "commerce/includes/stream_player.html", context, stream_player(context, video_uid)
+    )
+
+
+@hooks.register("courses_lesson_downloads")
+def lesson_downloads_slot(context, lesson):
+    return _render(
+        "commerce/includes/downloads.html", context, {"resources": lesson.resources.all()}
+    )
 
 
 @hooks.register("before_serve_page")

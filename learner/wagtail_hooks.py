@@ -1,3 +1,4 @@
+from django.template.loader import render_to_string
 from wagtail import hooks
 
 from courses.models import LessonPage
@@ -21,3 +22,28 @@ def remember_opened_lessons(next_serve_page):
         return response
 
     return serve
+
+
+# --- what the learner's world adds to lesson pages (courses.templatetags.course_tags.slot) ---
+
+
+@hooks.register("courses_lesson_outline")
+def lesson_outline_slot(context, lesson, course):
+    from learner.templatetags.learner_tags import lesson_outline
+
+    return render_to_string(
+        "learner/includes/lesson_outline.html",
+        lesson_outline(context, lesson, course),
+        request=context.get("request"),
+    )
+
+
+@hooks.register("courses_lesson_actions")
+def lesson_actions_slot(context, lesson):
+    from learner.templatetags.learner_tags import lesson_actions
+
+    return render_to_string(
+        "learner/includes/lesson_actions.html",
+        lesson_actions(context, lesson),
+        request=context.get("request"),
+    )

@@ -32,3 +32,15 @@ def test_an_app_imports_nothing_from_the_apps_above_it(app):
         if name.split(".")[0] in ABOVE[app]
     ]
     assert wrong == []
+
+
+def test_course_templates_know_no_money_and_no_learner():
+    """The buy box, downloads, video tokens and progress come through slots the apps above
+    fill (courses.templatetags.course_tags.slot), not through their tags or URLs."""
+    wrong = [
+        f"{path.relative_to(ROOT)}: {word}"
+        for path in sorted((ROOT / "templates" / "courses").rglob("*.html"))
+        for word in ("commerce_tags", "learner_tags", "{% url")
+        if word in path.read_text()
+    ]
+    assert wrong == []

@@ -1,4 +1,6 @@
 from django import template
+from django.utils.safestring import mark_safe
+from wagtail import hooks
 
 from courses.models import CourseIndexPage, CoursePage
 
@@ -21,4 +23,14 @@ def featured_courses(page, count=3):
         .select_related("cover_image")
         .prefetch_related("cover_image__renditions")
         .order_by("path")[:count]
+    )
+
+
+@register.simple_tag(takes_context=True)
+def slot(context, name, *args):
+    """Where the apps above add to a course's pages (the buy box, downloads, progress): each
+    function registered with the Wagtail hook ``courses_<name>`` returns HTML for ``*args``.
+    The course templates know the slot, never the app that fills it."""
+    return mark_safe(  # noqa: S308 - each hook renders an autoescaped template
+        "".join(str(fn(context, *args)) for fn in hooks.get_hooks(f"courses_{name}"))
     )
