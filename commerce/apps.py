@@ -8,3 +8,6 @@ class CommerceConfig(AppConfig):
 
     def ready(self):
         from commerce import checks, signals  # noqa: F401 - registers checks and receivers
+        from commerce.backoffice.viewsets import register_policies
+
+        register_policies()

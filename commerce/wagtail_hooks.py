@@ -77,9 +77,8 @@ def gate_documents(document, request):
 
 @hooks.register("register_admin_viewset")
 def register_commerce_viewsets():
-    from commerce.backoffice.viewsets import CommerceGroup, register_policies
+    from commerce.backoffice.viewsets import CommerceGroup
 
-    register_policies()
     return CommerceGroup()
 
 

@@ -3,18 +3,28 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.views.generic import FormView, TemplateView, View
+from wagtail.admin.views.generic import PermissionCheckedMixin
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
+from wagtail.permission_policies import ModelPermissionPolicy
 
 from base.money import format_money
 from commerce.backoffice import actions
-from commerce.models import Dispute, Entitlement, Order, OrderEvent, ReconciliationRun, Refund
+from commerce.models import (
+    Dispute,
+    Entitlement,
+    Order,
+    OrderEvent,
+    ReconciliationRun,
+    Refund,
+    StripeEvent,
+)
 from commerce.payments import gateway, reconciliation, refunds
 from courses.models import CoursePage
 
@@ -26,16 +36,7 @@ PAID = [
 ]
 
 
-class PermissionMixin:
-    permission = None
-
-    def dispatch(self, request, *args, **kwargs):
-        if not request.user.has_perm(self.permission):
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
-
-
-class CommerceAdminView(PermissionMixin, WagtailAdminTemplateMixin):
+class CommerceAdminView(PermissionCheckedMixin, WagtailAdminTemplateMixin):
     """A commerce screen in the admin: its own title in the header and the browser tab."""
 
     def get_breadcrumbs_items(self):
@@ -62,7 +63,8 @@ class RevokeForm(forms.Form):
 
 
 class GrantAccessView(CommerceAdminView, FormView):
-    permission = "commerce.grant_entitlement"
+    permission_policy = ModelPermissionPolicy(Entitlement)
+    permission_required = "grant"
     page_title = "Grant access"
     header_icon = "key"
     template_name = "commerce/admin/form.html"
@@ -85,19 +87,20 @@ class GrantAccessView(CommerceAdminView, FormView):
             messages.success(self.request, f"Access to {data['course'].title} granted to {email}.")
         else:
             messages.info(self.request, f"{email} already has access to {data['course'].title}.")
-        return redirect("/admin/commerce/entitlements/")
+        return redirect("commerce_entitlement:index")
 
 
 class RevokeAccessView(CommerceAdminView, FormView):
-    permission = "commerce.grant_entitlement"
+    permission_policy = ModelPermissionPolicy(Entitlement)
+    permission_required = "grant"
     page_title = "Revoke access"
     header_icon = "key"
     template_name = "commerce/admin/form.html"
     form_class = RevokeForm
 
-    def dispatch(self, request, *args, **kwargs):
-        self.entitlement = get_object_or_404(Entitlement, pk=kwargs["pk"])
-        return super().dispatch(request, *args, **kwargs)
+    @cached_property
+    def entitlement(self):  # looked up after the permission check, never before
+        return get_object_or_404(Entitlement, pk=self.kwargs["pk"])
 
     def get_page_subtitle(self):
         return f"{self.entitlement.email} — {self.entitlement.course.title}"
@@ -113,7 +116,7 @@ class RevokeAccessView(CommerceAdminView, FormView):
             via="admin",
         )
         messages.success(self.request, f"Revoked {len(revoked)} entitlement(s).")
-        return redirect("/admin/commerce/entitlements/")
+        return redirect("commerce_entitlement:index")
 
 
 class RefundForm(forms.Form):
@@ -145,15 +148,16 @@ class RefundForm(forms.Form):
 class RefundOrderView(CommerceAdminView, FormView):
     """Ask Stripe for a refund; the order changes when Stripe confirms it."""
 
-    permission = "commerce.refund_order"
+    permission_policy = ModelPermissionPolicy(Order)
+    permission_required = "refund"
     page_title = "Refund order"
     header_icon = "undo"
     template_name = "commerce/admin/refund.html"
     form_class = RefundForm
 
-    def dispatch(self, request, *args, **kwargs):
-        self.order = get_object_or_404(Order, pk=kwargs["pk"])
-        return super().dispatch(request, *args, **kwargs)
+    @cached_property
+    def order(self):  # looked up after the permission check, never before
+        return get_object_or_404(Order, pk=self.kwargs["pk"])
 
     def get_page_subtitle(self):
         return self.order.public_id
@@ -194,12 +198,11 @@ class RefundOrderView(CommerceAdminView, FormView):
         return redirect(reverse("commerce_order:inspect", args=[order.pk]))
 
 
-class ReplayEventView(PermissionMixin, View):
-    permission = "commerce.replay_stripeevent"
+class ReplayEventView(PermissionCheckedMixin, View):
+    permission_policy = ModelPermissionPolicy(StripeEvent)
+    permission_required = "replay"
 
     def post(self, request, pk):
-        from commerce.models import StripeEvent
-
         row = get_object_or_404(StripeEvent, pk=pk)
         try:
             status = reconciliation.replay_event(
@@ -208,11 +211,12 @@ class ReplayEventView(PermissionMixin, View):
             messages.success(request, f"Replayed {row.event_id}: {status}.")
         except Exception as exc:  # noqa: BLE001 - shown to the operator, recorded on the row
             messages.error(request, f"Replay of {row.event_id} failed: {exc}")
-        return redirect(f"/admin/commerce/stripe-events/inspect/{row.pk}/")
+        return redirect("commerce_stripeevent:inspect", row.pk)
 
 
 class ReconcileView(CommerceAdminView, TemplateView):
-    permission = "commerce.reconcile_order"
+    permission_policy = ModelPermissionPolicy(Order)
+    permission_required = "reconcile"
     page_title = "Reconcile with Stripe"
     header_icon = "rotate"
     template_name = "commerce/admin/reconcile.html"
@@ -243,7 +247,8 @@ class ReconcileView(CommerceAdminView, TemplateView):
 
 
 class SalesReportView(CommerceAdminView, TemplateView):
-    permission = "commerce.view_order"
+    permission_policy = ModelPermissionPolicy(Order)
+    permission_required = "view"
     page_title = "Sales"
     header_icon = "doc-full"
     template_name = "commerce/admin/sales_report.html"

@@ -49,7 +49,7 @@ def figures(now=None):
                 "url": f"{orders_url}?paid_since={start.date().isoformat()}",
             }
         )
-    events_url = reverse("stripeevent:index")
+    events_url = reverse("commerce_stripeevent:index")
     last_run = ReconciliationRun.objects.filter(dry_run=False).order_by("-started_at").first()
     return {
         "periods": periods,
@@ -63,7 +63,7 @@ def figures(now=None):
         "needs_review": Order.objects.filter(status=Order.Status.NEEDS_REVIEW).count(),
         "needs_review_url": f"{orders_url}?outcome=needs_review",
         "last_run": last_run,
-        "runs_url": reverse("reconciliationrun:index"),
+        "runs_url": reverse("commerce_reconciliationrun:index"),
     }
 
 

@@ -212,6 +212,7 @@ class EntitlementInspectView(InspectView):
 
 class EntitlementViewSet(ReadOnlyViewSet):
     model = Entitlement
+    name = "commerce_entitlement"
     icon = "key"
     menu_label = "Entitlements"
     url_prefix = "commerce/entitlements"
@@ -260,6 +261,7 @@ class StripeEventInspectView(InspectView):
 
 class StripeEventViewSet(ReadOnlyViewSet):
     model = StripeEvent
+    name = "commerce_stripeevent"
     icon = "resubmit"
     menu_label = "Stripe events"
     url_prefix = "commerce/stripe-events"
@@ -299,6 +301,7 @@ class ReconciliationRunInspectView(InspectView):
 
 class ReconciliationRunViewSet(ReadOnlyViewSet):
     model = ReconciliationRun
+    name = "commerce_reconciliationrun"
     icon = "rotate"
     menu_label = "Reconciliation runs"
     url_prefix = "commerce/reconciliation-runs"
@@ -344,6 +347,7 @@ class DownloadIndexView(SafeExportIndexView):
 
 class DownloadEventViewSet(ReadOnlyViewSet):
     model = DownloadEvent
+    name = "commerce_downloadevent"
     icon = "download"
     menu_label = "Downloads"
     url_prefix = "commerce/downloads"
