@@ -3,11 +3,13 @@
 import copy
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from wagtail.models import Locale, Page, Site
 
 from base.models import HomePage
-from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage
+from courses.models import CourseIndexPage
+from tests.helpers import deliver, events, make_course, on_postgres, publish, start
 
 
 @pytest.fixture(autouse=True)
@@ -18,13 +20,6 @@ def fresh_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-def publish(parent, page):
-    parent.add_child(instance=page)
-    page.save_revision().publish()
-    page.refresh_from_db()
-    return page
 
 
 @pytest.fixture
@@ -45,32 +40,6 @@ def home(db):
 @pytest.fixture
 def catalog(home):
     return publish(home, CourseIndexPage(title="Courses", slug="courses"))
-
-
-def make_course(catalog, slug="python", price=4900, currency="usd", title=None, lessons=2):
-    course = publish(
-        catalog,
-        CoursePage(
-            title=title or slug.title(),
-            slug=slug,
-            summary=f"About {slug}",
-            price_amount=price,
-            price_currency=currency,
-        ),
-    )
-    module = publish(course, ModulePage(title="Module one", slug="module-one"))
-    for i in range(lessons):
-        publish(
-            module,
-            LessonPage(
-                title=f"Lesson {i + 1}",
-                slug=f"lesson-{i + 1}",
-                summary=f"Summary {i + 1}",
-                is_free_preview=(i == 0),
-                body=[{"type": "text", "value": f"<p>Secret body {slug} {i + 1}</p>"}],
-            ),
-        )
-    return course
 
 
 @pytest.fixture
@@ -99,15 +68,6 @@ def emulator(settings):
     server.stop()
 
 
-def on_postgres():
-    from django.conf import settings
-
-    return "postgresql" in settings.DATABASES["default"]["ENGINE"]
-
-
-postgres_only = pytest.mark.skipif(not on_postgres(), reason="needs PostgreSQL (DATABASE_URL)")
-
-
 @pytest.fixture
 def paid_lesson(course):
     return course.lessons().filter(is_free_preview=False).specific().first()
@@ -121,26 +81,6 @@ def preview_lesson(course):
 @pytest.fixture
 def learner(django_user_model):
     return django_user_model.objects.create_user("learner", "learner@example.com", "pw")
-
-
-def entitle(user, course, **fields):
-    """An admin-granted entitlement: the shortest way to give a learner a course."""
-    from commerce.models import Entitlement
-
-    return Entitlement.objects.create(
-        user=user, email=user.email, course=course, source=Entitlement.Source.ADMIN, **fields
-    )
-
-
-def wait_for(predicate, timeout=15):
-    import time
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture
@@ -165,3 +105,33 @@ def live_stripe(live_server, settings):
     settings.CONTENT_SECURITY_POLICY = policy
     yield server
     server.stop()
+
+
+@pytest.fixture
+def superuser_client(client, django_user_model):
+    admin = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(admin)
+    client.user = admin
+    return client
+
+
+@pytest.fixture
+def editor_client(client, django_user_model):
+    editor = django_user_model.objects.create_user("ed", "ed@example.com", "pw")
+    editors = Group.objects.create(name="Course editors")
+    editors.permissions.add(Permission.objects.get(codename="access_admin"))
+    editor.groups.add(editors)
+    client.force_login(editor)
+    client.user = editor
+    return client
+
+
+@pytest.fixture
+def sold(course, emulator):
+    from django.test import Client
+
+    order = start(Client(), course)
+    emulator.pay(order.stripe_session_id)
+    deliver(*events(emulator, order))
+    order.refresh_from_db()
+    return order

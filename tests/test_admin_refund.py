@@ -8,11 +8,7 @@ from django.urls import reverse
 
 from commerce.models import Order, OrderEvent, RefundRequest
 from commerce.payments import refunds
-from tests.conftest import postgres_only
-from tests.stripe_helpers import post_event
-from tests.test_admin import admin_client, sold  # noqa: F401 - fixtures
-from tests.test_concurrency import run_together
-from tests.test_fulfilment import deliver, events, start
+from tests.helpers import deliver, events, post_event, postgres_only, run_together, start
 
 
 def refund_url(order):
@@ -45,14 +41,14 @@ def viewer_client(django_user_model):
     return client
 
 
-def test_the_order_page_offers_a_refund_to_those_allowed(admin_client, sold):  # noqa: F811
-    page = admin_client.get(reverse("commerce_order:inspect", args=[sold.pk]))
+def test_the_order_page_offers_a_refund_to_those_allowed(superuser_client, sold):
+    page = superuser_client.get(reverse("commerce_order:inspect", args=[sold.pk]))
     assert refund_url(sold).encode() in page.content
 
 
 def test_without_the_refund_permission_there_is_no_button_and_no_refund(
     viewer_client,
-    sold,  # noqa: F811
+    sold,
     emulator,
 ):
     page = viewer_client.get(reverse("commerce_order:inspect", args=[sold.pk]))
@@ -65,11 +61,11 @@ def test_without_the_refund_permission_there_is_no_button_and_no_refund(
 
 
 def test_a_full_refund_asks_stripe_once_and_waits_for_its_confirmation(
-    admin_client,  # noqa: F811
-    sold,  # noqa: F811
+    superuser_client,
+    sold,
     emulator,
 ):
-    response = admin_client.post(
+    response = superuser_client.post(
         refund_url(sold), {"kind": "full", "reason": "course not as described"}, follow=True
     )
     assert b"Refund of $49.00 requested" in response.content
@@ -78,7 +74,7 @@ def test_a_full_refund_asks_stripe_once_and_waits_for_its_confirmation(
     sold.refresh_from_db()
     assert sold.status == Order.Status.PAID and sold.amount_refunded == 0  # not yet
     trail = OrderEvent.objects.get(order=sold, source=OrderEvent.Source.ADMIN)
-    assert trail.actor == admin_client.user
+    assert trail.actor == superuser_client.user
     assert trail.message == "refund of $49.00 requested: course not as described"
 
     confirm(emulator, sold)
@@ -88,8 +84,10 @@ def test_a_full_refund_asks_stripe_once_and_waits_for_its_confirmation(
     assert request.stripe_refund_id == sold.refunds.get().stripe_refund_id
 
 
-def test_a_partial_refund_is_entered_in_major_units(admin_client, sold, emulator):  # noqa: F811
-    admin_client.post(refund_url(sold), {"kind": "partial", "amount": "12.50", "reason": "late"})
+def test_a_partial_refund_is_entered_in_major_units(superuser_client, sold, emulator):
+    superuser_client.post(
+        refund_url(sold), {"kind": "partial", "amount": "12.50", "reason": "late"}
+    )
     assert RefundRequest.objects.get().amount == 1250
     confirm(emulator, sold)
     assert sold.status == Order.Status.PARTIALLY_REFUNDED and sold.amount_refunded == 1250
@@ -108,65 +106,65 @@ def test_a_partial_refund_is_entered_in_major_units(admin_client, sold, emulator
     ],
 )
 def test_bad_refund_input_is_refused_and_changes_nothing(
-    admin_client,  # noqa: F811
-    sold,  # noqa: F811
+    superuser_client,
+    sold,
     emulator,
     data,
     error,
 ):
-    response = admin_client.post(refund_url(sold), data)
+    response = superuser_client.post(refund_url(sold), data)
     assert response.status_code == 200 and error in response.content
     assert not stripe_refunds(emulator) and not RefundRequest.objects.exists()
 
 
-def test_a_double_click_refunds_once(admin_client, sold, emulator):  # noqa: F811
+def test_a_double_click_refunds_once(superuser_client, sold, emulator):
     data = {"kind": "full", "reason": "double click"}
-    admin_client.post(refund_url(sold), data)
-    second = admin_client.post(refund_url(sold), data, follow=True)
-    assert b"Nothing is left to refund" in admin_client.get(refund_url(sold)).content
+    superuser_client.post(refund_url(sold), data)
+    second = superuser_client.post(refund_url(sold), data, follow=True)
+    assert b"Nothing is left to refund" in superuser_client.get(refund_url(sold)).content
     assert len(stripe_refunds(emulator)) == 1 and RefundRequest.objects.count() == 1
     assert second.status_code == 200
 
 
 def test_the_same_partial_amount_twice_before_confirmation_is_one_refund(
-    admin_client,  # noqa: F811
-    sold,  # noqa: F811
+    superuser_client,
+    sold,
     emulator,
 ):
     data = {"kind": "partial", "amount": "10", "reason": "goodwill"}
-    admin_client.post(refund_url(sold), data)
-    response = admin_client.post(refund_url(sold), data, follow=True)
+    superuser_client.post(refund_url(sold), data)
+    response = superuser_client.post(refund_url(sold), data, follow=True)
     assert b"was already requested" in response.content
     assert len(stripe_refunds(emulator)) == 1
 
 
 def test_after_confirmation_the_same_amount_may_be_refunded_again(
-    admin_client,  # noqa: F811
-    sold,  # noqa: F811
+    superuser_client,
+    sold,
     emulator,
 ):
     data = {"kind": "partial", "amount": "10", "reason": "goodwill"}
-    admin_client.post(refund_url(sold), data)
+    superuser_client.post(refund_url(sold), data)
     confirm(emulator, sold)
-    admin_client.post(refund_url(sold), data)
+    superuser_client.post(refund_url(sold), data)
     confirm(emulator, sold)
     assert sold.amount_refunded == 2000 and len(stripe_refunds(emulator)) == 2
 
 
-def test_an_unpaid_order_cannot_be_refunded(admin_client, course, emulator):  # noqa: F811
+def test_an_unpaid_order_cannot_be_refunded(superuser_client, course, emulator):
     order = start(Client(), course)
-    response = admin_client.post(refund_url(order), {"kind": "full", "reason": "x"})
+    response = superuser_client.post(refund_url(order), {"kind": "full", "reason": "x"})
     assert b"Nothing is left to refund" in response.content or b"cannot be refunded" in (
         response.content
     )
     assert not stripe_refunds(emulator)
 
 
-def test_a_forged_order_id_is_404(admin_client, db):  # noqa: F811
-    assert admin_client.get(reverse("commerce_refund_order", args=[999999])).status_code == 404
+def test_a_forged_order_id_is_404(superuser_client, db):
+    assert superuser_client.get(reverse("commerce_refund_order", args=[999999])).status_code == 404
 
 
-def test_a_refund_without_csrf_is_refused(sold, emulator, django_user_model):  # noqa: F811
+def test_a_refund_without_csrf_is_refused(sold, emulator, django_user_model):
     boss = django_user_model.objects.create_superuser("boss2", "boss2@example.com", "pw")
     client = Client(enforce_csrf_checks=True)
     client.force_login(boss)
@@ -174,24 +172,24 @@ def test_a_refund_without_csrf_is_refused(sold, emulator, django_user_model):  #
     assert response.status_code == 403 and not stripe_refunds(emulator)
 
 
-def test_a_refused_refund_is_shown_and_can_be_asked_again(admin_client, sold, emulator):  # noqa: F811
+def test_a_refused_refund_is_shown_and_can_be_asked_again(superuser_client, sold, emulator):
     emulator.fail_requests = 10  # more than the SDK's retries
-    response = admin_client.post(refund_url(sold), {"kind": "full", "reason": "x"})
+    response = superuser_client.post(refund_url(sold), {"kind": "full", "reason": "x"})
     assert response.status_code == 200 and b"Stripe" in response.content
     assert RefundRequest.objects.get().status == RefundRequest.Status.FAILED
     emulator.fail_requests = 0
-    admin_client.post(refund_url(sold), {"kind": "full", "reason": "x"})
+    superuser_client.post(refund_url(sold), {"kind": "full", "reason": "x"})
     assert RefundRequest.objects.get().status == RefundRequest.Status.SENT
 
 
 def test_reconciliation_confirms_a_refund_whose_webhook_was_lost(
-    admin_client,  # noqa: F811
-    sold,  # noqa: F811
+    superuser_client,
+    sold,
     emulator,
 ):
     from commerce.payments import reconciliation
 
-    admin_client.post(refund_url(sold), {"kind": "full", "reason": "x"})
+    superuser_client.post(refund_url(sold), {"kind": "full", "reason": "x"})
     reconciliation.reconcile()
     sold.refresh_from_db()
     assert sold.status == Order.Status.REFUNDED

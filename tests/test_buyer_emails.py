@@ -10,7 +10,7 @@ from django.test import Client
 from commerce.backoffice import actions
 from commerce.mail import receipts
 from commerce.models import Notification
-from tests.test_fulfilment import deliver, events, start
+from tests.helpers import deliver, events, start
 
 SITE = "https://courses.example.org"
 
@@ -117,7 +117,7 @@ def test_a_lost_dispute_says_access_ended(course, emulator):
 
 
 def test_access_revoked_by_the_owner_is_told(course, learner, emulator):
-    from tests.conftest import entitle
+    from tests.helpers import entitle
 
     entitle(learner, course)
     from django.test import TestCase
@@ -136,7 +136,7 @@ def test_a_lost_notification_task_is_sent_by_the_sweep(course, emulator):
 
     order = paid(course, emulator)
     emulator.create_refund({"payment_intent": order.stripe_payment_intent_id})
-    from tests.stripe_helpers import post_event
+    from tests.helpers import post_event
 
     post_event(events(emulator, order, "charge.refunded")[0])  # on_commit never ran
     assert not mail.outbox
@@ -151,7 +151,7 @@ def test_sending_twice_sends_once(course, emulator):
 
     order = paid(course, emulator)
     emulator.create_refund({"payment_intent": order.stripe_payment_intent_id})
-    from tests.stripe_helpers import post_event
+    from tests.helpers import post_event
 
     post_event(events(emulator, order, "charge.refunded")[0])
     pk = Notification.objects.get().pk

@@ -21,8 +21,7 @@ from django.urls import reverse
 
 from commerce.models import Entitlement, Order, StripeEvent
 from commerce.payments import ledger, reconciliation
-from tests.conftest import make_course, postgres_only
-from tests.stripe_helpers import post_event
+from tests.helpers import make_course, post_event, postgres_only
 
 pytestmark = [postgres_only, pytest.mark.django_db(transaction=True)]
 

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from commerce.models import Entitlement, Order, OrderItem
-from tests.conftest import make_course
+from tests.helpers import make_course
 
 
 def buy(client, course, email="guest@example.com"):

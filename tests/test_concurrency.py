@@ -1,41 +1,14 @@
 """Races on real PostgreSQL: duplicate deliveries at once, and the browser racing the webhook."""
 
-import threading
-
 import pytest
 from django.core import mail
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from commerce.models import Entitlement, Order, OrderEvent, StripeEvent
-from tests.conftest import postgres_only
-from tests.stripe_helpers import post_event
+from tests.helpers import post_event, postgres_only, run_together
 
 pytestmark = [postgres_only, pytest.mark.django_db(transaction=True)]
-
-
-def run_together(*calls):
-    """Start every call at the same instant on its own thread and database connection."""
-    barrier = threading.Barrier(len(calls))
-    results, errors = [None] * len(calls), []
-
-    def run(i, fn):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = fn()
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    return results
 
 
 def paid_order(course, emulator, email="guest@example.com"):

@@ -7,7 +7,6 @@ from django.utils import timezone
 
 from commerce.backoffice.dashboard import figures
 from commerce.models import Dispute, Order, ReconciliationRun, Refund, StripeEvent
-from tests.test_admin import admin_client, editor_client  # noqa: F401 - fixtures
 
 NOW = timezone.now()
 
@@ -71,8 +70,8 @@ def test_open_disputes_failed_and_dead_events_and_the_last_run(shop):
     assert data["last_run"].ok
 
 
-def test_the_panel_links_each_figure_to_its_list(admin_client, shop):  # noqa: F811
-    content = admin_client.get("/admin/").content.decode()
+def test_the_panel_links_each_figure_to_its_list(superuser_client, shop):
+    content = superuser_client.get("/admin/").content.decode()
     assert "Shop" in content and "$172.00" in content
     for link in (
         "/admin/commerce/orders/?outcome=disputed",
@@ -84,16 +83,16 @@ def test_the_panel_links_each_figure_to_its_list(admin_client, shop):  # noqa: F
         assert link in content, link
 
 
-def test_the_paid_since_link_lists_those_orders(admin_client, shop):  # noqa: F811
+def test_the_paid_since_link_lists_those_orders(superuser_client, shop):
     url = period("7 days")["url"]
-    content = admin_client.get(url).content.decode()
+    content = superuser_client.get(url).content.decode()
     old = Order.objects.get(paid_at__lt=NOW - timedelta(days=30))
     assert old.public_id not in content
     recent = Order.objects.filter(amount_total=2500).get()
     assert recent.public_id in content
 
 
-def test_editors_without_money_permissions_see_no_panel(editor_client, shop):  # noqa: F811
+def test_editors_without_money_permissions_see_no_panel(editor_client, shop):
     content = editor_client.get("/admin/").content.decode()
     assert "shop-panel-heading" not in content and "$172.00" not in content
 

@@ -5,43 +5,11 @@ import itertools
 
 import pytest
 from django.core import mail
-from django.test import Client, TestCase
+from django.test import Client
 from django.urls import reverse
 
 from commerce.models import AppendOnlyError, Entitlement, Order, OrderEvent, StripeEvent
-from tests.stripe_helpers import post_event
-
-
-def start(client, course, email="guest@example.com"):
-    response = client.post(reverse("checkout", args=[course.pk]), {"email": email})
-    assert response.status_code == 303
-    return Order.objects.get(stripe_session_url=response["Location"])
-
-
-def events(emulator, order, *types):
-    """The emulator's events about this order, oldest first, optionally of some types."""
-    order.refresh_from_db()
-    found = []
-    for event in emulator.events:
-        obj = event["data"]["object"]
-        if obj.get("id") == order.stripe_session_id or (
-            order.stripe_payment_intent_id
-            and obj.get("payment_intent") == order.stripe_payment_intent_id
-        ):
-            found.append(event)
-    return [e for e in found if not types or e["type"] in types]
-
-
-def deliver(*evts):
-    for event in evts:
-        with TestCase.captureOnCommitCallbacks(execute=True):
-            response = post_event(event)
-        assert response.status_code == 200, response.content
-
-
-def get_success(client, order):
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return client.get(reverse("checkout_success"), {"session_id": order.stripe_session_id})
+from tests.helpers import deliver, events, get_success, post_event, start
 
 
 def active_entitlements(order):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from commerce.models import Entitlement, Order, StripeEvent
 from learner.models import LessonProgress
-from tests.stripe_helpers import post_event, sign
+from tests.helpers import post_event, sign
 
 FUZZ = settings(
     max_examples=60,

@@ -8,7 +8,7 @@ from django.utils import timezone
 from wagtail.documents.models import Document
 
 from courses.models import LessonPage
-from tests.conftest import entitle, make_course, publish
+from tests.helpers import entitle, make_course, publish
 
 
 def test_an_anonymous_visitor_gets_the_locked_page_offering_the_course(client, paid_lesson):

@@ -15,7 +15,7 @@ from django.test import Client
 from commerce.access import stream
 from commerce.models import DownloadEvent
 from courses.models import LessonResource
-from tests.conftest import entitle
+from tests.helpers import entitle
 
 PDF = b"%PDF-1.4 the paid slides\n" + bytes(range(256)) * 40
 

@@ -13,8 +13,7 @@ from wagtail.models import ModelLogEntry
 from commerce.mail import receipts
 from commerce.models import Entitlement, Order, OrderEvent, ReconciliationRun, StripeEvent
 from commerce.payments import reconciliation
-from tests.stripe_helpers import post_event
-from tests.test_fulfilment import deliver, events, start
+from tests.helpers import deliver, events, post_event, start
 
 
 def run(*args):

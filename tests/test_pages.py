@@ -7,7 +7,7 @@ from wagtail.test.utils import WagtailPageTestCase
 
 from base.models import HomePage
 from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage
-from tests.conftest import make_course
+from tests.helpers import make_course
 
 
 class PagePlacementTests(WagtailPageTestCase):
@@ -144,7 +144,7 @@ class EditorAuthoringTests(WagtailPageTestCase):
     """An editor creates and publishes a course tree through the admin's own forms."""
 
     def setUp(self):
-        from tests.conftest import publish
+        from tests.helpers import publish
 
         # force_login: django-axes (rightly) refuses authenticate() calls without a request.
         self.client.force_login(self.create_superuser("admin", "admin@example.com", "password"))
@@ -222,8 +222,8 @@ class EditorAuthoringTests(WagtailPageTestCase):
         self.assertTrue(course.live)
 
 
-def test_the_lesson_editor_renders_every_block_type(admin_client, course):
+def test_the_lesson_editor_renders_every_block_type(superuser_client, course):
     module = course.get_children().first()
-    response = admin_client.get(f"/admin/pages/add/courses/lessonpage/{module.pk}/")
+    response = superuser_client.get(f"/admin/pages/add/courses/lessonpage/{module.pk}/")
     assert response.status_code == 200
     assert b"Stream video" in response.content

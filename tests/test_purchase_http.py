@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from commerce.models import Entitlement, Order, StripeEvent
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

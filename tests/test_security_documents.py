@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 from wagtail.documents.models import Document
 
 from commerce.models import LessonDocument
-from tests.conftest import entitle, make_course
+from tests.helpers import entitle, make_course
 
 FILE = b"%PDF-1.4 paid slides"
 

@@ -18,8 +18,7 @@ from django.urls import reverse
 
 from commerce import tasks
 from commerce.models import DownloadEvent, Entitlement, Order, OrderEvent
-from tests.conftest import entitle, postgres_only
-from tests.stripe_helpers import post_event
+from tests.helpers import entitle, post_event, postgres_only
 
 ROOT = Path(__file__).resolve().parent.parent
 STRONG_KEY = "p8Vq2#xL7mN3wR9tY4bZc6Hd1Fg5Ks0Ae!Uj" * 2
@@ -178,13 +177,6 @@ def test_a_logged_in_owner_is_sent_to_the_course_without_paying(client, course, 
 
 
 # --- 4. spreadsheet formula injection --------------------------------------------------------
-
-
-@pytest.fixture
-def superuser_client(client, django_user_model):
-    admin = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw")
-    client.force_login(admin)
-    return client
 
 
 def csv_rows(response):

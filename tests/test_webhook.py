@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from commerce.models import Order, StripeEvent
 from devtools.stripe_emulator import example
-from tests.stripe_helpers import SECRET, post_event, sign
+from tests.helpers import SECRET, post_event, sign
 
 
 def ping_event(event_id="evt_test_ping", type_="customer.created", livemode=False):

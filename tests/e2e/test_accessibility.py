@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from commerce.models import Order, OrderItem
-from tests.conftest import entitle
+from tests.helpers import entitle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

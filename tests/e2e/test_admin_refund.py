@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from commerce.models import Order, RefundRequest
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

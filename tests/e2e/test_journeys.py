@@ -7,7 +7,7 @@ from django.core import mail
 
 from commerce.models import Entitlement, Order
 from courses.models import CoursePage, LessonPage, ModulePage
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,0 +1,157 @@
+"""One home for what tests do again and again: deliver signed Stripe events, start and pay
+checkouts, build the page tree, grant access, run calls at the same instant."""
+
+import json
+import threading
+import time
+
+import pytest
+import stripe
+from django.db import connection
+from django.test import Client, TestCase
+from django.urls import reverse
+
+from commerce.models import Order
+from courses.models import CoursePage, LessonPage, ModulePage
+
+SECRET = "whsec_test_secret"
+
+
+def sign(payload, secret=SECRET, timestamp=None):
+    return stripe.WebhookSignature.generate_signature_header(
+        payload, secret, timestamp=int(timestamp if timestamp is not None else time.time())
+    )
+
+
+def post_event(event, client=None, secret=SECRET, timestamp=None, header=None):
+    payload = event if isinstance(event, str) else json.dumps(event)
+    client = client or Client()
+    return client.post(
+        "/webhooks/stripe/",
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header if header is not None else sign(payload, secret, timestamp),
+    )
+
+
+# --- checkout and payment ---
+
+
+def start(client, course, email="guest@example.com"):
+    response = client.post(reverse("checkout", args=[course.pk]), {"email": email})
+    assert response.status_code == 303
+    return Order.objects.get(stripe_session_url=response["Location"])
+
+
+def events(emulator, order, *types):
+    """The emulator's events about this order, oldest first, optionally of some types."""
+    order.refresh_from_db()
+    found = []
+    for event in emulator.events:
+        obj = event["data"]["object"]
+        if obj.get("id") == order.stripe_session_id or (
+            order.stripe_payment_intent_id
+            and obj.get("payment_intent") == order.stripe_payment_intent_id
+        ):
+            found.append(event)
+    return [e for e in found if not types or e["type"] in types]
+
+
+def deliver(*evts):
+    for event in evts:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            response = post_event(event)
+        assert response.status_code == 200, response.content
+
+
+def get_success(client, order):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.get(reverse("checkout_success"), {"session_id": order.stripe_session_id})
+
+
+def run_together(*calls):
+    """Start every call at the same instant on its own thread and database connection."""
+    barrier = threading.Barrier(len(calls))
+    results, errors = [None] * len(calls), []
+
+    def run(i, fn):
+        try:
+            barrier.wait(timeout=10)
+            results[i] = fn()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return results
+
+
+# --- content and access ---
+
+
+def publish(parent, page):
+    parent.add_child(instance=page)
+    page.save_revision().publish()
+    page.refresh_from_db()
+    return page
+
+
+def make_course(catalog, slug="python", price=4900, currency="usd", title=None, lessons=2):
+    course = publish(
+        catalog,
+        CoursePage(
+            title=title or slug.title(),
+            slug=slug,
+            summary=f"About {slug}",
+            price_amount=price,
+            price_currency=currency,
+        ),
+    )
+    module = publish(course, ModulePage(title="Module one", slug="module-one"))
+    for i in range(lessons):
+        publish(
+            module,
+            LessonPage(
+                title=f"Lesson {i + 1}",
+                slug=f"lesson-{i + 1}",
+                summary=f"Summary {i + 1}",
+                is_free_preview=(i == 0),
+                body=[{"type": "text", "value": f"<p>Secret body {slug} {i + 1}</p>"}],
+            ),
+        )
+    return course
+
+
+def entitle(user, course, **fields):
+    """An admin-granted entitlement: the shortest way to give a learner a course."""
+    from commerce.models import Entitlement
+
+    return Entitlement.objects.create(
+        user=user, email=user.email, course=course, source=Entitlement.Source.ADMIN, **fields
+    )
+
+
+def wait_for(predicate, timeout=15):
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def on_postgres():
+    from django.conf import settings
+
+    return "postgresql" in settings.DATABASES["default"]["ENGINE"]
+
+
+postgres_only = pytest.mark.skipif(not on_postgres(), reason="needs PostgreSQL (DATABASE_URL)")
