@@ -1,6 +1,5 @@
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.core.validators import FileExtensionValidator, RegexValidator
+from django.core.validators import FileExtensionValidator, MaxValueValidator, RegexValidator
 from django.db import models
 from modelcluster.fields import ParentalKey
 from wagtail import blocks
@@ -211,7 +210,10 @@ class LessonResource(Orderable):
 class LessonPage(Page):
     summary = models.CharField(max_length=300, blank=True)
     body = StreamField(LessonBodyBlock(), blank=True)
-    estimated_minutes = models.PositiveSmallIntegerField(default=10)
+    estimated_minutes = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MaxValueValidator(600, "A lesson longer than 10 hours? Split it.")],
+    )
     is_free_preview = models.BooleanField(
         default=False, help_text="Anyone may read this lesson, bought or not."
     )
@@ -247,8 +249,3 @@ class LessonPage(Page):
                 siblings[index_of + 1] if index_of + 1 < len(siblings) else None
             )
         return context
-
-    def clean(self):
-        super().clean()
-        if self.estimated_minutes is not None and self.estimated_minutes > 600:
-            raise ValidationError({"estimated_minutes": "A lesson longer than 10 hours? Split it."})

@@ -227,3 +227,13 @@ def test_the_lesson_editor_renders_every_block_type(superuser_client, course):
     response = superuser_client.get(f"/admin/pages/add/courses/lessonpage/{module.pk}/")
     assert response.status_code == 200
     assert b"Stream video" in response.content
+
+
+def test_a_lesson_longer_than_ten_hours_is_refused(course):
+    from django.core.exceptions import ValidationError
+
+    lesson = course.lessons().first().specific
+    lesson.estimated_minutes = 601
+    with pytest.raises(ValidationError) as refused:
+        lesson.full_clean()
+    assert "Split it" in str(refused.value.message_dict["estimated_minutes"])
