@@ -127,6 +127,11 @@ def register_commerce_admin_urls():
         ),
         path("commerce/reconcile/", admin_views.ReconcileView.as_view(), name="commerce_reconcile"),
         path("reports/sales/", admin_views.SalesReportView.as_view(), name="commerce_sales"),
+        path(
+            "reports/sales/results/",
+            admin_views.SalesReportView.as_view(results_only=True),
+            name="commerce_sales_results",
+        ),
     ]
 
 

@@ -144,3 +144,19 @@ def test_one_rule_decides_what_is_active(course, learner):
     assert not Entitlement.objects.active().exists()
     Entitlement.objects.update(expires_at=timezone.now() + timedelta(days=1))
     assert Entitlement.objects.active().count() == 1
+
+
+def test_the_sales_report_exports_money_beside_minor_units(superuser_client, sold):
+    body = text(superuser_client.get("/admin/reports/sales/?export=csv"))
+    [row] = list(csv.DictReader(io.StringIO(body)))
+    assert row["Course"] == sold.items.get().title and row["Paid orders"] == "1"
+    assert (row["Gross"], row["Gross (minor units)"], row["Net"]) == ("$49.00", "4900", "$49.00")
+
+
+def test_the_sales_report_filters_by_the_day_paid(superuser_client, sold):
+    today = timezone.localdate()
+    kept = text(superuser_client.get(f"/admin/reports/sales/?paid_at_from={today}"))
+    assert "$49.00" in kept
+    later = today + timedelta(days=1)
+    gone = text(superuser_client.get(f"/admin/reports/sales/?paid_at_from={later}"))
+    assert "No sales in this period" in gone
