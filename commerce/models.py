@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from base.money import format_money
+
 
 def new_public_id():
     return "ord_" + secrets.token_urlsafe(18)
@@ -115,22 +117,17 @@ class Order(models.Model):
             return "Checkout open"
         return self.get_status_display()
 
+    # Money as a person reads it, for listings and exports (raw minor units stay beside).
     @property
     def subtotal_display(self):
-        from base.money import format_money
-
         return format_money(self.amount_subtotal, self.currency)
 
     @property
     def total_display(self):
-        from base.money import format_money
-
         return format_money(self.amount_total, self.currency)
 
     @property
     def refunded_display(self):
-        from base.money import format_money
-
         return format_money(self.amount_refunded, self.currency)
 
     @property
@@ -204,8 +201,6 @@ class Refund(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
-        from base.money import format_money
-
         return f"{self.stripe_refund_id} ({format_money(self.amount, self.currency)})"
 
 
@@ -240,8 +235,6 @@ class RefundRequest(models.Model):
         ]
 
     def __str__(self):
-        from base.money import format_money
-
         return f"{format_money(self.amount, self.currency)} for {self.order_id} ({self.status})"
 
 

@@ -2,8 +2,12 @@
 checkouts, build the page tree, grant access, run calls at the same instant."""
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import stripe
@@ -155,3 +159,25 @@ def on_postgres():
 
 
 postgres_only = pytest.mark.skipif(not on_postgres(), reason="needs PostgreSQL (DATABASE_URL)")
+
+
+# --- settings in a fresh interpreter ---
+
+ROOT = Path(__file__).resolve().parent.parent
+INHERITED = {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "REDIS_URL", "SECURE_SSL_REDIRECT"}
+
+
+def fresh_process(args, **env):
+    """``python *args`` on the real settings, with this environment and nothing the test run
+    set for itself."""
+    clean = {k: v for k, v in os.environ.items() if k not in INHERITED}
+    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", **env})
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+def settings_in_fresh_process(expr, **env):
+    return fresh_process(
+        ["-c", f"import django; django.setup(); from django.conf import settings; {expr}"], **env
+    )

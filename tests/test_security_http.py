@@ -5,10 +5,7 @@ Each test names the finding it closes; each failed on the code before the fix.
 
 import csv
 import io
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +15,13 @@ from django.urls import reverse
 
 from commerce import tasks
 from commerce.models import DownloadEvent, Entitlement, Order, OrderEvent
-from tests.helpers import entitle, post_event, postgres_only
+from tests.helpers import (
+    entitle,
+    fresh_process,
+    post_event,
+    postgres_only,
+    settings_in_fresh_process,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 STRONG_KEY = "p8Vq2#xL7mN3wR9tY4bZc6Hd1Fg5Ks0Ae!Uj" * 2
@@ -220,24 +223,7 @@ def test_numbers_in_exports_stay_numbers(superuser_client, course, emulator):
 
 
 def load_settings(expr, **env):
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "REDIS_URL"}
-    }
-    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", **env})
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"import django; django.setup(); from django.conf import settings; {expr}",
-        ],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return settings_in_fresh_process(expr, **env)
 
 
 def test_production_without_redis_uses_the_shared_database_cache():
@@ -439,25 +425,13 @@ def test_public_and_learner_pages_need_no_inline_script_or_style(
 
 
 def run_check(**env):
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DJANGO_SETTINGS_MODULE"}}
-    clean.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DEBUG": "0",
-            "SECRET_KEY": STRONG_KEY,
-            "STRIPE_API_BASE": "http://127.0.0.1:12111",
-            "DATABASE_URL": "sqlite:///:memory:",
-            **env,
-        }
-    )
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    production = {
+        "DEBUG": "0",
+        "SECRET_KEY": STRONG_KEY,
+        "STRIPE_API_BASE": "http://127.0.0.1:12111",
+        "DATABASE_URL": "sqlite:///:memory:",
+    }
+    return fresh_process(["manage.py", "check"], **{**production, **env})
 
 
 def test_production_mode_against_a_test_server_is_refused_by_default():

@@ -1,33 +1,13 @@
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.helpers import settings_in_fresh_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_settings(**env):
     """Import the real settings in a fresh interpreter with exactly this environment."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT"}
-    }
-    clean.update(env)
-    clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django; django.setup(); from django.conf import settings;"
-            " print(settings.SECURE_SSL_REDIRECT, settings.DEBUG)",
-        ],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return settings_in_fresh_process("print(settings.SECURE_SSL_REDIRECT, settings.DEBUG)", **env)
 
 
 def test_production_without_secret_key_refuses_to_start():
