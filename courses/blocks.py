@@ -1,13 +1,14 @@
 from wagtail import blocks
 from wagtail.documents.blocks import DocumentChooserBlock
 from wagtail.embeds.blocks import EmbedBlock
-from wagtail.images.blocks import ImageChooserBlock
+from wagtail.images.blocks import ImageBlock as WagtailImageBlock
 
 
 class ImageBlock(blocks.StructBlock):
-    image = ImageChooserBlock()
+    """Wagtail's image block (alt text, or marked decorative) with a caption."""
+
+    image = WagtailImageBlock()
     caption = blocks.CharBlock(required=False)
-    alt_text = blocks.CharBlock(required=False, help_text="Describe the image for screen readers.")
 
     class Meta:
         icon = "image"

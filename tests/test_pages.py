@@ -237,3 +237,47 @@ def test_a_lesson_longer_than_ten_hours_is_refused(course):
     with pytest.raises(ValidationError) as refused:
         lesson.full_clean()
     assert "Split it" in str(refused.value.message_dict["estimated_minutes"])
+
+
+def test_old_image_blocks_keep_their_alt_text_in_wagtails_image_block():
+    import importlib
+
+    migration = importlib.import_module("courses.migrations.0006_image_block_alt_text")
+    stream = [
+        {
+            "type": "image",
+            "id": "a",
+            "value": {"image": 7, "caption": "A chart", "alt_text": "Sales"},
+        },
+        {"type": "text", "id": "b", "value": "<p>x</p>"},
+    ]
+    assert migration._convert(stream)
+    assert stream[0]["value"] == {
+        "image": {"image": 7, "alt_text": "Sales", "decorative": False},
+        "caption": "A chart",
+    }
+    assert not migration._convert(stream)  # already converted: nothing to do
+
+
+def test_an_image_block_renders_its_alt_text(client, course, tmp_path):
+    from django.core.files.images import ImageFile
+    from PIL import Image as PILImage
+    from wagtail.images.models import Image
+
+    path = tmp_path / "chart.png"
+    PILImage.new("RGB", (40, 20), "navy").save(path)
+    with path.open("rb") as fh:
+        image = Image.objects.create(title="chart", file=ImageFile(fh, name="chart.png"))
+    lesson = course.lessons().filter(is_free_preview=True).first().specific
+    lesson.body = [
+        {
+            "type": "image",
+            "value": {
+                "image": {"image": image.pk, "alt_text": "Sales by month", "decorative": False},
+                "caption": "A chart",
+            },
+        }
+    ]
+    lesson.save_revision().publish()
+    html = client.get(lesson.url).content.decode()
+    assert 'alt="Sales by month"' in html and "A chart" in html
