@@ -15,12 +15,13 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.templatetags.static import static
-from django.test import Client, override_settings
+from django.test import Client, TestCase, override_settings
 from django.utils.html import strip_tags
 from PIL import Image
+from wagtail.models import Page
 
 from courses.management.commands.seed_demo import COURSES, cover_png
-from courses.models import CoursePage, LessonPage
+from courses.models import CoursePage, LessonPage, ModulePage
 
 ROOT = Path(__file__).resolve().parent.parent
 STOP_WITHIN_SECONDS = 10
@@ -221,11 +222,6 @@ COURSE_LANGUAGES = {
 }
 
 
-@pytest.fixture
-def demo(db):
-    call_command("seed_demo", verbosity=0)
-
-
 def code_blocks(course):
     lessons = LessonPage.objects.descendant_of(course).specific()
     return [
@@ -233,64 +229,103 @@ def code_blocks(course):
     ]
 
 
-def test_every_demo_course_has_code_samples_in_its_own_languages(demo):
-    courses = CoursePage.objects.all()
-    assert {course.slug for course in courses} == set(COURSE_LANGUAGES)
-    for course in courses:
-        languages = {block["language"] for block in code_blocks(course)}
-        assert languages, course.slug
-        assert languages <= COURSE_LANGUAGES[course.slug], course.slug
-
-
-def test_the_sql_course_has_no_python_in_it(demo):
-    blocks = code_blocks(CoursePage.objects.get(slug="sql-essentials"))
-    assert {block["language"] for block in blocks} == {"sql"}
-    for block in blocks:
-        assert "def " not in block["code"] and "import " not in block["code"]
-
-
-def test_every_demo_lesson_has_a_code_sample_of_its_own(demo):
-    samples = [
-        block["code"] for course in CoursePage.objects.all() for block in code_blocks(course)
-    ]
-    assert len(samples) == LessonPage.objects.count()
-    assert len(set(samples)) == len(samples)
-
-
-def test_demo_course_description_does_not_repeat_its_summary(demo):
-    for course in CoursePage.objects.all():
-        description = strip_tags(str(course.description))
-        assert description.strip(), course.slug
-        assert course.summary not in description, course.slug
-
-
 def distinct_colours(image):
     return len(image.convert("RGB").getcolors(maxcolors=1 << 20))
 
 
-def test_demo_covers_are_pictures_not_flat_colour_blocks(demo):
-    for course in CoursePage.objects.select_related("cover_image"):
-        with course.cover_image.file.open() as file, Image.open(file) as cover:
-            assert cover.size == (960, 540), course.slug
-            assert distinct_colours(cover) > 1000, course.slug
+class DemoContentTests(TestCase):
+    """The demo catalogue, seeded once for the class (bakerydemo's setUpTestData): these
+    tests only read it."""
 
+    @classmethod
+    def setUpTestData(cls):
+        call_command("seed_demo", verbosity=0)
 
-def test_each_demo_course_has_a_cover_of_its_own(demo):
-    covers = set()
-    for course in CoursePage.objects.select_related("cover_image"):
-        with course.cover_image.file.open() as file:
-            covers.add(file.read())
-    assert len(covers) == len(COURSES)
+    def test_every_demo_course_has_code_samples_in_its_own_languages(self):
+        courses = CoursePage.objects.all()
+        assert {course.slug for course in courses} == set(COURSE_LANGUAGES)
+        for course in courses:
+            languages = {block["language"] for block in code_blocks(course)}
+            assert languages, course.slug
+            assert languages <= COURSE_LANGUAGES[course.slug], course.slug
+
+    def test_the_sql_course_has_no_python_in_it(self):
+        blocks = code_blocks(CoursePage.objects.get(slug="sql-essentials"))
+        assert {block["language"] for block in blocks} == {"sql"}
+        for block in blocks:
+            assert "def " not in block["code"] and "import " not in block["code"]
+
+    def test_every_demo_lesson_has_a_code_sample_of_its_own(self):
+        samples = [
+            block["code"] for course in CoursePage.objects.all() for block in code_blocks(course)
+        ]
+        assert len(samples) == LessonPage.objects.count()
+        assert len(set(samples)) == len(samples)
+
+    def test_demo_course_description_does_not_repeat_its_summary(self):
+        for course in CoursePage.objects.all():
+            description = strip_tags(str(course.description))
+            assert description.strip(), course.slug
+            assert course.summary not in description, course.slug
+
+    def test_demo_covers_are_pictures_not_flat_colour_blocks(self):
+        for course in CoursePage.objects.select_related("cover_image"):
+            with course.cover_image.file.open() as file, Image.open(file) as cover:
+                assert cover.size == (960, 540), course.slug
+                assert distinct_colours(cover) > 1000, course.slug
+
+    def test_each_demo_course_has_a_cover_of_its_own(self):
+        covers = set()
+        for course in CoursePage.objects.select_related("cover_image"):
+            with course.cover_image.file.open() as file:
+                covers.add(file.read())
+        assert len(covers) == len(COURSES)
+
+    def test_every_page_links_the_favicon(self):
+        response = self.client.get("/")
+        assert f'<link rel="icon" href="{static("favicon.svg")}"'.encode() in response.content
+
+    def test_every_demo_page_renders(self):
+        pages = Page.objects.live().filter(depth__gt=1).specific()
+        assert pages.count() > 20
+        for page in pages:
+            if isinstance(page, LessonPage) and not page.is_free_preview:
+                continue  # paid lessons are gated; rendered for entitled learners in the gate tests
+            response = self.client.get(page.url)
+            assert response.status_code == 200, page.url
+
+    def test_demo_catalog_has_a_free_course_and_free_previews(self):
+        courses = CoursePage.objects.live()
+        assert courses.count() >= 3
+        assert courses.filter(price_amount=0).exists()
+        assert LessonPage.objects.filter(is_free_preview=True).exists()
+        assert ModulePage.objects.count() >= 6
+
+    def test_seed_demo_twice_changes_nothing(self):
+        from wagtail.images.models import Image
+        from wagtail.models import Revision
+
+        from base.models import User
+
+        before = (
+            Page.objects.count(),
+            Revision.objects.count(),
+            Image.objects.count(),
+            User.objects.count(),
+        )
+        call_command("seed_demo", verbosity=0)
+        after = (
+            Page.objects.count(),
+            Revision.objects.count(),
+            Image.objects.count(),
+            User.objects.count(),
+        )
+        assert before == after
 
 
 def test_demo_covers_are_drawn_the_same_every_time():
     for spec in COURSES:
         assert cover_png(spec) == cover_png(spec), spec["slug"]
-
-
-def test_every_page_links_the_favicon(client, demo):
-    response = client.get("/")
-    assert f'<link rel="icon" href="{static("favicon.svg")}"'.encode() in response.content
 
 
 def test_the_favicon_is_served_as_an_svg_image():
