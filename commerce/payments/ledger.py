@@ -267,5 +267,5 @@ def record_failure(event, exc):
             )
             row.next_attempt_at = timezone.now() + backoff(row.attempts)
             row.save()
-    except Exception:  # noqa: BLE001 - the original error matters more; it is re-raised
+    except Exception:  # the original error matters more; it is re-raised
         log.exception("could not record the failure of stripe event %s", event.get("id"))
