@@ -49,9 +49,12 @@ browser:
 			|| echo "make browser: chromium could not be installed; the browser journeys will be skipped"; \
 	fi
 
+# ruff; mypy on the payment and access services (`files` under [tool.mypy] in pyproject.toml);
+# no model change without its migration.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 format: install
