@@ -6,14 +6,16 @@ DEMO_ENV := DEBUG=1
 PORT ?= 8000
 STRIPE_PORT ?= 12111
 
-.PHONY: install demo test lint format bench browser clean
+.PHONY: install demo test lint format bench browser lock prod-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+# Development installs requirements-dev.lock (the production pins plus the test and lint tools);
+# a production deploy installs requirements.lock alone.
+$(VENV)/.installed: requirements-dev.lock requirements.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet -r requirements-dev.lock
 	touch $@
 
 install: $(VENV)/.installed
@@ -35,21 +37,41 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
 	touch $@
 
-# Debian's Chromium for the browser journeys (never `playwright install`).
+# Debian's Chromium for the browser journeys (never `playwright install`), where the tests look
+# for it. Installed: nothing to do, nothing printed. Missing: says so, then installs it with apt.
+CHROMIUM ?= $(or $(shell command -v chromium 2>/dev/null),/usr/bin/chromium)
 browser:
-	@command -v chromium >/dev/null 2>&1 || command -v /usr/bin/chromium >/dev/null 2>&1 || \
-		( (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || \
-		  sudo sh -c 'apt-get update -qq && apt-get install -y -qq chromium' ) || \
-		echo "chromium could not be installed; browser journeys will be skipped"
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "make browser: no Chromium at $(CHROMIUM); the browser journeys (tests/e2e) need it," \
+			"so installing Debian's chromium package with apt-get now"; \
+		if [ "$$(id -u)" = 0 ]; then as_root=; else as_root=sudo; fi; \
+		{ $$as_root apt-get update -qq && $$as_root apt-get install -y -qq chromium >/dev/null; } \
+			|| echo "make browser: chromium could not be installed; the browser journeys will be skipped"; \
+	fi
 
+# ruff; mypy on the payment and access services (`files` under [tool.mypy] in pyproject.toml);
+# no model change without its migration.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Regenerates both locks after a change to pyproject.toml: production first, then development
+# constrained to the production pins so the two always agree.
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--constraint requirements.lock -o requirements-dev.lock
+
+# Proves requirements.lock alone runs the site: a throwaway venv, checks, imports (~1 minute).
+prod-deps:
+	bash .ci/prod-deps
 
 bench: install
 	$(BIN)/python -m bench.run

@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "bench-only-" + "Zq8Lm2Wx7Vt4Kp9Rn3Bs6Hy1Jd5Fc0Ga" * 2)
 
-from config.settings import *  # noqa: E402,F403
+from config.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls"
 STORAGES = {

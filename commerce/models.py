@@ -82,6 +82,12 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Never stored: what one settlement in commerce.payments.fulfilment changed, for the
+    # receipt and the buyer's e-mails once it commits (unset until a settlement sets them).
+    _newly_paid: bool
+    _refunded_now: int
+    _access_changes: set[str]
+
     class Meta:
         ordering = ["-created_at"]
         permissions = [

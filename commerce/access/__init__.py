@@ -1,9 +1,19 @@
 """The one access check every gate calls (lesson pages, documents, downloads)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from commerce.models import Entitlement
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
 
-def has_course_access(user, course):
+    from base.models import User
+    from courses.models import CoursePage, LessonPage
+
+
+def has_course_access(user: User | AnonymousUser | None, course: CoursePage) -> bool:
     """Free course, staff, or an active unexpired entitlement — one indexed query at most."""
     if course.price_amount == 0:
         return True
@@ -14,5 +24,7 @@ def has_course_access(user, course):
     return Entitlement.objects.filter(user_id=user.pk, course_id=course.pk).active().exists()
 
 
-def can_view_lesson(user, lesson, course):
+def can_view_lesson(
+    user: User | AnonymousUser | None, lesson: LessonPage, course: CoursePage
+) -> bool:
     return lesson.is_free_preview or has_course_access(user, course)

@@ -1,6 +1,10 @@
 """What operators do by hand: grant and revoke access, with a reason, in the audit log."""
 
+from __future__ import annotations
+
 import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Q
@@ -10,6 +14,10 @@ from wagtail.log_actions import log as audit_log
 from commerce.mail import notifications
 from commerce.models import Entitlement, normalise_email
 
+if TYPE_CHECKING:
+    from base.models import User
+    from courses.models import CoursePage
+
 log = logging.getLogger(__name__)
 
 
@@ -17,15 +25,22 @@ class AccessError(Exception):
     pass
 
 
-def _owner_filter(user, email):
+def _owner_filter(user: User | None, email: str | None) -> Q:
     if user is not None:
         return Q(user=user)
     return Q(user__isnull=True, email=normalise_email(email))
 
 
 def grant_access(
-    *, course, reason, user=None, email=None, actor=None, expires_at=None, via="admin"
-):
+    *,
+    course: CoursePage,
+    reason: str,
+    user: User | None = None,
+    email: str | None = None,
+    actor: User | None = None,
+    expires_at: datetime | None = None,
+    via: str = "admin",
+) -> tuple[Entitlement, bool]:
     """An operator's grant: audited with who, when and why."""
     if not (reason or "").strip():
         raise AccessError("A reason is required.")
@@ -42,7 +57,7 @@ def grant_access(
         entitlement = Entitlement.objects.create(
             course=course,
             user=user,
-            email=normalise_email(email or user.email),
+            email=normalise_email(email or (user.email if user is not None else "")),
             source=Entitlement.Source.ADMIN,
             reason=reason.strip(),
             granted_by=actor,
@@ -60,7 +75,15 @@ def grant_access(
     return entitlement, True
 
 
-def revoke_access(*, course, reason, user=None, email=None, actor=None, via="admin"):
+def revoke_access(
+    *,
+    course: CoursePage,
+    reason: str,
+    user: User | None = None,
+    email: str | None = None,
+    actor: User | None = None,
+    via: str = "admin",
+) -> list[Entitlement]:
     if not (reason or "").strip():
         raise AccessError("A reason is required.")
     if user is None and not email:
@@ -86,7 +109,7 @@ def revoke_access(*, course, reason, user=None, email=None, actor=None, via="adm
             notifications.record(
                 "revoked",
                 key=f"entitlement:{entitlement.pk}:revoked",
-                email=entitlement.user.email if entitlement.user_id else entitlement.email,
+                email=entitlement.user.email if entitlement.user is not None else entitlement.email,
                 entitlement=entitlement,
                 why="admin",
             )

@@ -1,7 +1,11 @@
 """Starting a purchase: snapshot the price in a pending order, then open a Checkout Session."""
 
+from __future__ import annotations
+
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -12,17 +16,29 @@ from base.money import format_money
 from commerce.models import Entitlement, Order, OrderEvent, OrderItem, normalise_email
 from commerce.payments import gateway
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from base.models import User
+    from courses.models import CoursePage
+
 log = logging.getLogger(__name__)
 
 # Stripe accepts a Checkout Session lifetime between 30 minutes and 24 hours.
 MIN_TTL, MAX_TTL = 30, 24 * 60
 
 
-def order_ttl():
+def order_ttl() -> timedelta:
     return timedelta(minutes=min(max(settings.ORDER_TTL_MINUTES, MIN_TTL), MAX_TTL))
 
 
-def reusable_order(course, *, user, email, session_orders=()):
+def reusable_order(
+    course: CoursePage,
+    *,
+    user: User | AnonymousUser | None,
+    email: str,
+    session_orders: Iterable[str] = (),
+) -> Order | None:
     """A buyer who clicks Buy twice gets the same open session, not a second order.
 
     Only the same owner may reuse an order: the same account, or, for a guest, the same
@@ -42,7 +58,13 @@ def reusable_order(course, *, user, email, session_orders=()):
     return orders.first()
 
 
-def start_checkout(course, *, user, email, session_orders=()):
+def start_checkout(
+    course: CoursePage,
+    *,
+    user: User | AnonymousUser | None,
+    email: str,
+    session_orders: Iterable[str] = (),
+) -> Order:
     """Return a pending order with a Checkout Session URL. Raises GatewayError.
 
     Stripe's return URLs are built from SITE_URL, never from the request's Host header.
@@ -119,7 +141,7 @@ def start_checkout(course, *, user, email, session_orders=()):
     return order
 
 
-def enrol_free(course, user):
+def enrol_free(course: CoursePage, user: User) -> Entitlement:
     """Free courses need no Stripe: an enrolment entitlement for the learner's library."""
     existing = Entitlement.objects.filter(
         user=user, course=course, status=Entitlement.Status.ACTIVE

@@ -6,7 +6,11 @@ status from all facts together and brings entitlements in line. Facts only accum
 same call twice changes nothing and the final state does not depend on arrival order.
 """
 
+from __future__ import annotations
+
 import logging
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -14,8 +18,20 @@ from django.utils import timezone
 
 from base.money import format_money
 from commerce.mail import notifications, receipts
-from commerce.models import Dispute, Entitlement, Order, OrderEvent, Refund, RefundRequest
+from commerce.models import (
+    Dispute,
+    Entitlement,
+    Order,
+    OrderEvent,
+    OrderItem,
+    Refund,
+    RefundRequest,
+)
 from commerce.payments import gateway
+from commerce.payments.gateway import StripeObject
+
+if TYPE_CHECKING:
+    from base.models import User
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +42,7 @@ class Ignored(Exception):  # noqa: N818 - an outcome, not an error
     """The event is valid but not ours to act on (missing or foreign metadata, unknown order)."""
 
 
-def _id(value):
+def _id(value: Any) -> str:
     """Stripe fields may be an id or an expanded object."""
     if isinstance(value, dict):
         return value.get("id") or ""
@@ -36,9 +52,9 @@ def _id(value):
 # --- facts ---------------------------------------------------------------------------------
 
 
-def _record_session(order, session, hint=None):
+def _record_session(order: Order, session: StripeObject, hint: str | None = None) -> list[str]:
     """Record what a Checkout Session says; returns descriptions of new facts."""
-    changes = []
+    changes: list[str] = []
     if order.stripe_session_id and order.stripe_session_id != session.get("id"):
         raise Ignored(
             f"session {session.get('id')} does not belong to order {order.public_id} "
@@ -85,7 +101,7 @@ def _record_session(order, session, hint=None):
     return changes
 
 
-def _amount_problem(order, session):
+def _amount_problem(order: Order, session: StripeObject) -> str:
     """What the session charged must be the snapshot, less a discount Stripe explains."""
     currency = (session.get("currency") or "").lower()
     if currency != order.currency:
@@ -105,8 +121,8 @@ def _amount_problem(order, session):
     return ""
 
 
-def _record_refund(order, charge):
-    changes = []
+def _record_refund(order: Order, charge: StripeObject) -> list[str]:
+    changes: list[str] = []
     if charge.get("id") and not order.stripe_charge_id:
         order.stripe_charge_id = charge["id"]
     for refund in (charge.get("refunds") or {}).get("data") or []:
@@ -137,7 +153,7 @@ def _record_refund(order, charge):
     return changes
 
 
-def _record_dispute(order, dispute, closed):
+def _record_dispute(order: Order, dispute: StripeObject, closed: bool) -> list[str]:
     status = dispute.get("status")
     if closed:
         outcome = Dispute.Status.LOST if status == "lost" else Dispute.Status.WON
@@ -165,7 +181,7 @@ def _record_dispute(order, dispute, closed):
 # --- derived state -------------------------------------------------------------------------
 
 
-def derive_status(order, dispute_statuses):
+def derive_status(order: Order, dispute_statuses: Collection[str]) -> Order.Status:
     if order.paid_at:
         if Dispute.Status.LOST in dispute_statuses or Dispute.Status.OPEN in dispute_statuses:
             return Order.Status.DISPUTED
@@ -185,7 +201,9 @@ def derive_status(order, dispute_statuses):
     return Order.Status.PENDING
 
 
-def access_due(order, dispute_statuses):
+def access_due(
+    order: Order, dispute_statuses: Collection[str]
+) -> tuple[Entitlement.Status | None, str]:
     """(entitlement status, reason) the order's items should have; None before payment."""
     if not order.paid_at:
         return None, ""
@@ -200,7 +218,7 @@ def access_due(order, dispute_statuses):
     return Entitlement.Status.ACTIVE, ""
 
 
-def _grant(order, item):
+def _grant(order: Order, item: OrderItem) -> bool:
     """Grant the item's course; False when the buyer already has it (no second grant)."""
     if order.user_id is None and (
         Entitlement.objects.filter(course_id=item.course_id, user__email__iexact=order.email)
@@ -222,7 +240,9 @@ def _grant(order, item):
     return True
 
 
-def _sync_entitlements(order, wanted, reason):
+def _sync_entitlements(
+    order: Order, wanted: Entitlement.Status, reason: str
+) -> tuple[list[str], int]:
     """Bring each item's entitlement in line; returns (notes, items the buyer already had).
     Statuses given to existing entitlements are left in ``order._access_changes``."""
     notes, owned = [], 0
@@ -251,7 +271,14 @@ def _sync_entitlements(order, wanted, reason):
     return notes, (owned if items and owned == len(items) else 0)
 
 
-def _settle(order, changes, *, source, event_id="", actor=None):
+def _settle(
+    order: Order,
+    changes: list[str],
+    *,
+    source: str,
+    event_id: str = "",
+    actor: User | None = None,
+) -> Order:
     """Derive status and access from all facts, save, and append to the audit trail."""
     if not changes:
         return order
@@ -288,9 +315,9 @@ def _settle(order, changes, *, source, event_id="", actor=None):
     return order
 
 
-def _tell_buyer(order, old_status, reason):
+def _tell_buyer(order: Order, old_status: str, reason: str) -> None:
     """Record the e-mails this change owes the buyer (each once; see notifications)."""
-    kinds = []
+    kinds: list[tuple[str, str, dict[str, Any]]] = []
     if order.status != old_status and order.status in (
         Order.Status.PROCESSING,
         Order.Status.FAILED,
@@ -301,7 +328,7 @@ def _tell_buyer(order, old_status, reason):
         full = order.amount_refunded >= (order.amount_total or 0)
         data = {"refunded_now": refunded_now, "full": full}
         kinds.append(("refunded", f"refunded:{order.amount_refunded}", data))
-    changes = getattr(order, "_access_changes", set())
+    changes: set[str] = getattr(order, "_access_changes", set())
     if Entitlement.Status.SUSPENDED in changes:
         kinds.append(("suspended", "suspended", {}))
     if Entitlement.Status.ACTIVE in changes:
@@ -317,7 +344,7 @@ def _tell_buyer(order, old_status, reason):
 # --- entry points --------------------------------------------------------------------------
 
 
-def _order_ref(session):
+def _order_ref(session: StripeObject) -> str:
     metadata = session.get("metadata") or {}
     ref = session.get("client_reference_id") or metadata.get("order_id")
     if not ref:
@@ -327,7 +354,14 @@ def _order_ref(session):
     return ref
 
 
-def fulfil_checkout_session(session, *, source, event_id="", hint=None, actor=None):
+def fulfil_checkout_session(
+    session: StripeObject,
+    *,
+    source: str,
+    event_id: str = "",
+    hint: str | None = None,
+    actor: User | None = None,
+) -> Order:
     """Bring the session's order up to date. Safe to call any number of times, concurrently."""
     ref = _order_ref(session)
     with transaction.atomic():
@@ -338,7 +372,7 @@ def fulfil_checkout_session(session, *, source, event_id="", hint=None, actor=No
         return _settle(order, changes, source=source, event_id=event_id, actor=actor)
 
 
-def _locked_order_for_payment(payment_intent_id, charge_id):
+def _locked_order_for_payment(payment_intent_id: str, charge_id: str) -> tuple[Order, list[str]]:
     """Find and lock the order a charge or dispute belongs to, asking Stripe if need be."""
     order = None
     if payment_intent_id:
@@ -364,14 +398,23 @@ def _locked_order_for_payment(payment_intent_id, charge_id):
     return order, _record_session(order, session)
 
 
-def apply_charge_refund(charge, *, source, event_id="", actor=None):
+def apply_charge_refund(
+    charge: StripeObject, *, source: str, event_id: str = "", actor: User | None = None
+) -> Order:
     with transaction.atomic():
         order, changes = _locked_order_for_payment(_id(charge.get("payment_intent")), charge["id"])
         changes += _record_refund(order, charge)
         return _settle(order, changes, source=source, event_id=event_id, actor=actor)
 
 
-def apply_dispute(dispute, *, closed, source, event_id="", actor=None):
+def apply_dispute(
+    dispute: StripeObject,
+    *,
+    closed: bool,
+    source: str,
+    event_id: str = "",
+    actor: User | None = None,
+) -> Order:
     with transaction.atomic():
         order, changes = _locked_order_for_payment(
             _id(dispute.get("payment_intent")), _id(dispute.get("charge"))

@@ -3,11 +3,15 @@ Stripe's errors turned into one exception the callers can act on."""
 
 import json
 import logging
+from typing import Any
 
 import stripe
 from django.conf import settings
 
 log = logging.getLogger(__name__)
+
+# What every call returns: Stripe's object as plain JSON (dicts, lists, strings, numbers).
+StripeObject = dict[str, Any]
 
 
 class GatewayError(Exception):

@@ -9,15 +9,18 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from commerce.models import OrderEvent, StripeEvent
+from commerce.models import Order, OrderEvent, StripeEvent
 from commerce.payments import fulfilment, gateway
+from commerce.payments.gateway import StripeObject
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +33,15 @@ class InvalidEvent(Exception):  # noqa: N818 - reads as a reason
     pass
 
 
-def webhook_secrets():
+def webhook_secrets() -> list[str]:
     return [s.strip() for s in (settings.STRIPE_WEBHOOK_SECRET or "").split(",") if s.strip()]
 
 
-def _reject_constant(name):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def verify(payload, header):
+def verify(payload: bytes, header: str | None) -> StripeObject:
     """Return the event if the signature is valid under any configured secret, else raise.
 
     stripe-python rejects only old timestamps; a timestamp from the future is rejected here too.
@@ -89,25 +92,26 @@ def verify(payload, header):
 # --- handlers ------------------------------------------------------------------------------
 
 
-def _session(event, row, source, hint=None):
+def _session(event: StripeObject, row: StripeEvent, source: str, hint: str | None = None) -> Order:
     return fulfilment.fulfil_checkout_session(
         event["data"]["object"], source=source, event_id=row.event_id, hint=hint
     )
 
 
-def _refund(event, row, source):
+def _refund(event: StripeObject, row: StripeEvent, source: str) -> Order:
     return fulfilment.apply_charge_refund(
         event["data"]["object"], source=source, event_id=row.event_id
     )
 
 
-def _dispute(event, row, source, closed):
+def _dispute(event: StripeObject, row: StripeEvent, source: str, closed: bool) -> Order:
     return fulfilment.apply_dispute(
         event["data"]["object"], closed=closed, source=source, event_id=row.event_id
     )
 
 
-HANDLERS = {
+# Each handler takes (event, its ledger row, source) and returns the order it settled.
+HANDLERS: dict[str, Callable[[StripeObject, StripeEvent, str], Order]] = {
     "checkout.session.completed": _session,
     "checkout.session.async_payment_succeeded": _session,
     "checkout.session.async_payment_failed": lambda e, r, s: _session(e, r, s, "async_failed"),
@@ -118,7 +122,7 @@ HANDLERS = {
 }
 
 
-def _malformed(event):
+def _malformed(event: StripeObject) -> str:
     """Why a signed event's object cannot be one of the types we handle, or ''."""
     obj = event["data"]["object"]
     kind = event["type"].split(".")[0]
@@ -158,14 +162,16 @@ def _malformed(event):
     return ""
 
 
-def _stripe_created(event):
+def _stripe_created(event: StripeObject) -> datetime | None:
     created = event.get("created")
     if isinstance(created, int):
         return datetime.fromtimestamp(created, tz=UTC)
     return None
 
 
-def process(event, *, force=False, source=OrderEvent.Source.WEBHOOK):
+def process(
+    event: StripeObject, *, force: bool = False, source: str = OrderEvent.Source.WEBHOOK
+) -> str:
     """Record and handle one verified event exactly once; returns the ledger status.
 
     Raises when handling fails (after recording the failure) so the caller answers non-2xx.
@@ -177,7 +183,7 @@ def process(event, *, force=False, source=OrderEvent.Source.WEBHOOK):
         raise
 
 
-def _process(event, *, force, source):
+def _process(event: StripeObject, *, force: bool, source: str) -> str:
     event_id = event["id"]
     with transaction.atomic():
         try:
@@ -232,11 +238,11 @@ def _process(event, *, force, source):
         return row.status
 
 
-def backoff(attempts):
+def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 24 * 60))
 
 
-def record_failure(event, exc):
+def record_failure(event: StripeObject, exc: Exception) -> None:
     """Remember a failed attempt in its own transaction, after the work rolled back."""
     message = f"{exc.__class__.__name__}: {exc}"[:2000]
     log.error("stripe event %s (%s) failed: %s", event.get("id"), event.get("type"), message)
@@ -267,5 +273,5 @@ def record_failure(event, exc):
             )
             row.next_attempt_at = timezone.now() + backoff(row.attempts)
             row.save()
-    except Exception:  # noqa: BLE001 - the original error matters more; it is re-raised
+    except Exception:  # the original error matters more; it is re-raised
         log.exception("could not record the failure of stripe event %s", event.get("id"))

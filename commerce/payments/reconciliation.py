@@ -4,8 +4,12 @@ Every function here is idempotent and safe to run in several workers at once: th
 goes through fulfilment (row locks) and the ledger (unique event ids).
 """
 
+from __future__ import annotations
+
 import logging
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypedDict
 
 from django.conf import settings
 from django.db import transaction
@@ -15,6 +19,10 @@ from wagtail.log_actions import log as audit_log
 
 from commerce.models import Order, OrderEvent, ReconciliationRun, StripeEvent
 from commerce.payments import fulfilment, gateway, ledger
+from commerce.payments.gateway import StripeObject
+
+if TYPE_CHECKING:
+    from base.models import User
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +32,9 @@ HANDLED_TYPES = sorted(ledger.HANDLERS)
 # --- expiry --------------------------------------------------------------------------------
 
 
-def expire_pending_orders(*, now=None, dry_run=False, source=OrderEvent.Source.SYSTEM):
+def expire_pending_orders(
+    *, now: datetime | None = None, dry_run: bool = False, source: str = OrderEvent.Source.SYSTEM
+) -> dict[str, int]:
     """Close pending orders past their TTL, at Stripe first, so nobody pays a dead order.
 
     Stripe refuses to expire a session that was completed meanwhile: then the session is
@@ -62,7 +72,7 @@ def expire_pending_orders(*, now=None, dry_run=False, source=OrderEvent.Source.S
     return result
 
 
-def _expire_without_session(pk, source):
+def _expire_without_session(pk: int, source: str) -> None:
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=pk)
         if order.status != Order.Status.PENDING or order.stripe_session_id:
@@ -74,13 +84,25 @@ def _expire_without_session(pk, source):
 # --- reconciliation ------------------------------------------------------------------------
 
 
-def reconcile(*, since=None, dry_run=False, triggered_by="schedule"):
+class Summary(TypedDict):
+    """A reconciliation run's report (``ReconciliationRun.summary``)."""
+
+    sessions_checked: int
+    orders_fixed: int
+    events_seen: int
+    events_recovered: int
+    fixed: list[str]
+
+
+def reconcile(
+    *, since: datetime | None = None, dry_run: bool = False, triggered_by: str = "schedule"
+) -> ReconciliationRun:
     """Make our state match Stripe's for recent orders and events; report what changed."""
     since = since or timezone.now() - timedelta(days=settings.RECONCILE_DAYS)
     run = ReconciliationRun.objects.create(
         since=since, dry_run=dry_run, triggered_by=triggered_by[:100]
     )
-    summary = {
+    summary: Summary = {
         "sessions_checked": 0,
         "orders_fixed": 0,
         "events_seen": 0,
@@ -140,17 +162,17 @@ def reconcile(*, since=None, dry_run=False, triggered_by="schedule"):
     return run
 
 
-def _session_would_change(order, session):
+def _session_would_change(order: Order, session: StripeObject) -> bool:
     paid = session.get("status") == "complete" and session.get("payment_status") in (
         fulfilment.PAID_STATUSES
     )
     return paid or session.get("status") == "expired"
 
 
-def _events_since(since):
+def _events_since(since: datetime) -> Iterator[StripeObject]:
     """Every handled event Stripe still holds since ``since``, oldest first."""
     params = {"types": HANDLED_TYPES, "created": {"gte": int(since.timestamp())}, "limit": 100}
-    collected = []
+    collected: list[StripeObject] = []
     while True:
         page = gateway.list_events(**params)
         data = page.get("data") or []
@@ -161,14 +183,14 @@ def _events_since(since):
     return reversed(collected)
 
 
-def last_successful_reconciliation():
+def last_successful_reconciliation() -> ReconciliationRun | None:
     return ReconciliationRun.objects.filter(ok=True, dry_run=False).first()
 
 
 # --- the ledger's failures -------------------------------------------------------------------
 
 
-def retry_failed_events(*, now=None, limit=100):
+def retry_failed_events(*, now: datetime | None = None, limit: int = 100) -> dict[str, int]:
     """Reprocess failed ledger rows whose backoff has elapsed; dead after MAX_ATTEMPTS."""
     now = now or timezone.now()
     due = (
@@ -188,7 +210,9 @@ def retry_failed_events(*, now=None, limit=100):
     return result
 
 
-def replay_event(event_id, *, actor=None, source=OrderEvent.Source.ADMIN):
+def replay_event(
+    event_id: str, *, actor: User | None = None, source: str = OrderEvent.Source.ADMIN
+) -> str:
     """Run a stored event through processing again (a failed, dead or suspicious one)."""
     row = StripeEvent.objects.get(event_id=event_id)
     status = ledger.process(row.payload, force=True, source=source)
