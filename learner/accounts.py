@@ -66,8 +66,20 @@ class AccountAdapter(DefaultAccountAdapter):
     link was opened for in this session counts as verified (the link was e-mailed to it)."""
 
     def is_email_verified(self, request, email):
-        proven = request.session.get(CLAIM_PROVEN_EMAIL) if request is not None else None
-        if proven and proven.lower() == (email or "").lower():
+        """Only while the claim link is still unused and unexpired, and only for its address."""
+        from django.utils import timezone
+
+        from commerce.models import ClaimToken, normalise_email
+
+        token = request.session.get(CLAIM_PROVEN_EMAIL) if request is not None else None
+        if isinstance(token, int) and (
+            ClaimToken.objects.filter(
+                pk=token,
+                email=normalise_email(email),
+                used_at__isnull=True,
+                expires_at__gt=timezone.now(),
+            ).exists()
+        ):
             return True
         return super().is_email_verified(request, email)
 

@@ -78,7 +78,8 @@ def claim(request, token):
         )
     if not request.user.is_authenticated:
         # The link reached this address: an account signed up with it needs no second proof.
-        request.session[CLAIM_PROVEN_EMAIL] = claim_token.email
+        request.session.cycle_key()  # a planted session id cannot carry the proof
+        request.session[CLAIM_PROVEN_EMAIL] = claim_token.pk
         return render(
             request,
             "learner/claim.html",

@@ -363,3 +363,22 @@ def test_a_claim_link_for_an_address_of_another_account_attaches_nothing(
     assert response.status_code == 409 and b"belongs to another account" in response.content
     assert Entitlement.objects.get().user is None
     assert ClaimToken.objects.get().used_at is None
+
+
+def test_an_expired_claim_link_no_longer_vouches_for_its_address(client, course, emulator):
+    guest_purchase(client, course, emulator)
+    path = urlsplit(claim_link(mail.outbox[-1])).path
+    mail.outbox.clear()
+    browser = Client()
+    browser.get(path)
+    ClaimToken.objects.update(expires_at=ClaimToken.objects.get().created_at)
+    browser.post(
+        reverse("account_signup"),
+        {
+            "email": "guest@example.com",
+            "password1": "a-long-passphrase-42",
+            "password2": "a-long-passphrase-42",
+        },
+    )
+    assert not EmailAddress.objects.get(email="guest@example.com").verified
+    assert Entitlement.objects.get().user is None

@@ -165,7 +165,7 @@ class RefundOrderView(CommerceAdminView, FormView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        left = refunds.refundable(self.order)
+        left = refunds.full_amount(self.order)
         context.update(
             order=self.order,
             refundable=format_money(left, self.order.currency),
@@ -178,7 +178,7 @@ class RefundOrderView(CommerceAdminView, FormView):
         order, data = self.order, form.cleaned_data
         try:
             if data["kind"] == "full":
-                amount = refunds.refundable(order)
+                amount = refunds.full_amount(order)
             else:
                 amount = refunds.to_minor(data["amount"], order.currency)
             request, asked_now = refunds.request_refund(

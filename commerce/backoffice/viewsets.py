@@ -128,7 +128,7 @@ class OrderInspectView(InspectView):
         context["refunds"] = order.refunds.all()
         context["disputes"] = order.disputes.all()
         context["refund_requests"] = order.refund_requests.select_related("requested_by")
-        if self.request.user.has_perm("commerce.refund_order") and refunds.refundable(order):
+        if self.request.user.has_perm("commerce.refund_order") and refunds.full_amount(order):
             context["refund_url"] = reverse("commerce_refund_order", args=[order.pk])
         context["money"] = {
             "subtotal": format_money(order.amount_subtotal, order.currency),

@@ -3,6 +3,7 @@ far); the order and the learner's access change only when Stripe confirms the re
 the same fulfilment path as a refund made in Stripe's dashboard."""
 
 import logging
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -36,12 +37,31 @@ def to_minor(value, currency):
 
 
 def pending(order):
-    """Requested but not yet confirmed by Stripe (still counted against what may be refunded)."""
-    confirmed = set(order.refunds.values_list("stripe_refund_id", flat=True))
-    return sum(
-        request.amount
-        for request in order.refund_requests.exclude(status=RefundRequest.Status.FAILED)
-        if not request.stripe_refund_id or request.stripe_refund_id not in confirmed
+    """Asked for but not yet confirmed by Stripe, still counted against what may be refunded.
+
+    Stripe's charge.refunded no longer lists the refunds (API 2022-11-15), so requests are not
+    matched one by one: whatever the admin asked for beyond the refunded total Stripe reports is
+    pending. It can only err low, and Stripe itself refuses a refund above the charge."""
+    asked = sum(
+        order.refund_requests.exclude(status=RefundRequest.Status.FAILED).values_list(
+            "amount", flat=True
+        )
+    )
+    return max(0, asked - order.amount_refunded)
+
+
+STALE = timedelta(minutes=1)
+
+
+def retryable(request):
+    """Refused by Stripe, or asked so long ago without an answer that the asking process must
+    have died: re-sending under the same key cannot refund twice (Stripe keeps keys 24 h)."""
+    if request.stripe_refund_id:
+        return False
+    if request.status == RefundRequest.Status.FAILED:
+        return True
+    return request.status == RefundRequest.Status.REQUESTED and (
+        request.error or request.created_at <= timezone.now() - STALE
     )
 
 
@@ -49,6 +69,18 @@ def refundable(order):
     if order.status not in REFUNDABLE or not order.stripe_payment_intent_id:
         return 0
     return max(0, (order.amount_total or 0) - order.amount_refunded - pending(order))
+
+
+def full_amount(order):
+    """What "refund what is left" means now, including a request that may be re-sent."""
+    stuck = sum(
+        request.amount
+        for request in order.refund_requests.filter(
+            status=RefundRequest.Status.REQUESTED, stripe_refund_id=""
+        )
+        if retryable(request)
+    )
+    return refundable(order) + stuck if order.status in REFUNDABLE else 0
 
 
 def request_refund(order_pk, *, amount, reason, actor):
@@ -61,9 +93,11 @@ def request_refund(order_pk, *, amount, reason, actor):
         order = Order.objects.select_for_update().get(pk=order_pk)
         key = f"admin-refund-{order.public_id}-{order.amount_refunded}-{amount}"
         existing = RefundRequest.objects.filter(idempotency_key=key).first()
-        if existing is not None and existing.status != RefundRequest.Status.FAILED:
+        if existing is not None and not retryable(existing):
             return existing, False
-        limit = refundable(order) + (existing.amount if existing else 0)
+        # A request being retried under its own key is not also a second refund.
+        unconfirmed = existing and existing.status == RefundRequest.Status.REQUESTED
+        limit = refundable(order) + (existing.amount if unconfirmed else 0)
         if order.status not in REFUNDABLE:
             raise RefundRefused(f"A {order.get_status_display().lower()} order cannot be refunded.")
         if amount <= 0 or amount > limit:
@@ -109,8 +143,11 @@ def request_refund(order_pk, *, amount, reason, actor):
             idempotency_key=key,
         )
     except gateway.GatewayError as exc:
-        RefundRequest.objects.filter(pk=request.pk).update(
-            status=RefundRequest.Status.FAILED, error=str(exc)
+        # Refused: it may be asked again. Unreachable or timed out: Stripe may have refunded,
+        # so the request stays pending (it still counts) and may be re-sent with its key.
+        status = RefundRequest.Status.REQUESTED if exc.retryable else RefundRequest.Status.FAILED
+        RefundRequest.objects.filter(pk=request.pk, stripe_refund_id="").update(
+            status=status, error=str(exc)
         )
         log.warning("order %s: refund request %s failed: %s", public_id, key, exc)
         raise RefundRefused(str(exc)) from exc
