@@ -1,6 +1,8 @@
 """Refunds from the order page: one Stripe refund per request, whoever clicks and however
 often; the order changes only when Stripe confirms."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
@@ -13,6 +15,12 @@ from tests.helpers import deliver, events, post_event, postgres_only, run_togeth
 
 def refund_url(order):
     return reverse("commerce_refund_order", args=[order.pk])
+
+
+def form(client, order, **data):
+    """The refund form as the page shows it: the fields given, and the basis it was shown with."""
+    page = client.get(refund_url(order)).content.decode()
+    return {"basis": re.search(r'name="basis" value="([^"]+)"', page).group(1), **data}
 
 
 def stripe_refunds(emulator):
@@ -66,10 +74,12 @@ def test_a_full_refund_asks_stripe_once_and_waits_for_its_confirmation(
     emulator,
 ):
     response = superuser_client.post(
-        refund_url(sold), {"kind": "full", "reason": "course not as described"}, follow=True
+        refund_url(sold),
+        form(superuser_client, sold, kind="full", reason="course not as described"),
+        follow=True,
     )
     assert b"Refund of $49.00 requested" in response.content
-    key = f"admin-refund-{sold.public_id}-0-4900"
+    key = f"admin-refund-{sold.public_id}-0.0-4900"
     assert stripe_refunds(emulator) == [("POST", "/v1/refunds", key)]
     sold.refresh_from_db()
     assert sold.status == Order.Status.PAID and sold.amount_refunded == 0  # not yet
@@ -86,7 +96,8 @@ def test_a_full_refund_asks_stripe_once_and_waits_for_its_confirmation(
 
 def test_a_partial_refund_is_entered_in_major_units(superuser_client, sold, emulator):
     superuser_client.post(
-        refund_url(sold), {"kind": "partial", "amount": "12.50", "reason": "late"}
+        refund_url(sold),
+        form(superuser_client, sold, kind="partial", amount="12.50", reason="late"),
     )
     assert RefundRequest.objects.get().amount == 1250
     confirm(emulator, sold)
@@ -112,13 +123,13 @@ def test_bad_refund_input_is_refused_and_changes_nothing(
     data,
     error,
 ):
-    response = superuser_client.post(refund_url(sold), data)
+    response = superuser_client.post(refund_url(sold), form(superuser_client, sold, **data))
     assert response.status_code == 200 and error in response.content
     assert not stripe_refunds(emulator) and not RefundRequest.objects.exists()
 
 
 def test_a_double_click_refunds_once(superuser_client, sold, emulator):
-    data = {"kind": "full", "reason": "double click"}
+    data = form(superuser_client, sold, kind="full", reason="double click")
     superuser_client.post(refund_url(sold), data)
     second = superuser_client.post(refund_url(sold), data, follow=True)
     assert b"Nothing is left to refund" in superuser_client.get(refund_url(sold)).content
@@ -126,16 +137,40 @@ def test_a_double_click_refunds_once(superuser_client, sold, emulator):
     assert second.status_code == 200
 
 
-def test_the_same_partial_amount_twice_before_confirmation_is_one_refund(
+def test_the_same_form_sent_twice_before_confirmation_is_one_refund(
     superuser_client,
     sold,
     emulator,
 ):
-    data = {"kind": "partial", "amount": "10", "reason": "goodwill"}
+    data = form(superuser_client, sold, kind="partial", amount="10", reason="goodwill")
     superuser_client.post(refund_url(sold), data)
     response = superuser_client.post(refund_url(sold), data, follow=True)
     assert b"was already requested" in response.content
     assert len(stripe_refunds(emulator)) == 1
+
+
+def test_the_same_form_sent_again_after_confirmation_refunds_nothing_more(
+    superuser_client, sold, emulator
+):
+    """The browser re-posting the form (back, reload) after Stripe has confirmed the refund."""
+    data = form(superuser_client, sold, kind="partial", amount="10", reason="goodwill")
+    superuser_client.post(refund_url(sold), data)
+    confirm(emulator, sold)
+    response = superuser_client.post(refund_url(sold), data, follow=True)
+    assert b"was already requested" in response.content
+    confirm(emulator, sold)
+    assert sold.amount_refunded == 1000 and len(stripe_refunds(emulator)) == 1
+
+
+def test_a_reloaded_form_asks_for_a_further_refund(superuser_client, sold, emulator):
+    superuser_client.post(
+        refund_url(sold), form(superuser_client, sold, kind="partial", amount="10", reason="a")
+    )
+    superuser_client.post(
+        refund_url(sold), form(superuser_client, sold, kind="partial", amount="10", reason="b")
+    )
+    confirm(emulator, sold)
+    assert sold.amount_refunded == 2000 and len(stripe_refunds(emulator)) == 2
 
 
 def test_after_confirmation_the_same_amount_may_be_refunded_again(
@@ -143,17 +178,39 @@ def test_after_confirmation_the_same_amount_may_be_refunded_again(
     sold,
     emulator,
 ):
-    data = {"kind": "partial", "amount": "10", "reason": "goodwill"}
-    superuser_client.post(refund_url(sold), data)
+    superuser_client.post(
+        refund_url(sold), form(superuser_client, sold, kind="partial", amount="10", reason="a")
+    )
     confirm(emulator, sold)
-    superuser_client.post(refund_url(sold), data)
+    superuser_client.post(
+        refund_url(sold), form(superuser_client, sold, kind="partial", amount="10", reason="b")
+    )
     confirm(emulator, sold)
     assert sold.amount_refunded == 2000 and len(stripe_refunds(emulator)) == 2
 
 
+@pytest.mark.parametrize("basis", ["", "forged", "1:0.0"])
+def test_a_form_without_its_own_basis_changes_nothing(superuser_client, sold, emulator, basis):
+    data = {"kind": "full", "reason": "x", "basis": basis}
+    response = superuser_client.post(refund_url(sold), data)
+    assert response.status_code == 200 and b"reload the page" in response.content
+    assert not stripe_refunds(emulator) and not RefundRequest.objects.exists()
+
+
+def test_another_orders_form_changes_nothing(superuser_client, sold, course, emulator):
+    other = start(Client(), course, email="other@example.com")
+    emulator.pay(other.stripe_session_id)
+    deliver(*events(emulator, other))
+    data = form(superuser_client, other, kind="full", reason="x")
+    response = superuser_client.post(refund_url(sold), data)
+    assert b"reload the page" in response.content and not stripe_refunds(emulator)
+
+
 def test_an_unpaid_order_cannot_be_refunded(superuser_client, course, emulator):
     order = start(Client(), course)
-    response = superuser_client.post(refund_url(order), {"kind": "full", "reason": "x"})
+    response = superuser_client.post(
+        refund_url(order), {"kind": "full", "reason": "x", "basis": refunds.basis(order)}
+    )
     assert b"Nothing is left to refund" in response.content or b"cannot be refunded" in (
         response.content
     )
@@ -176,14 +233,16 @@ def test_an_unanswered_refund_stays_pending_and_can_be_asked_again(
     superuser_client, sold, emulator
 ):
     emulator.fail_requests = 10  # more than the SDK's retries: Stripe may or may not have it
-    response = superuser_client.post(refund_url(sold), {"kind": "full", "reason": "x"})
+    response = superuser_client.post(
+        refund_url(sold), form(superuser_client, sold, kind="full", reason="x")
+    )
     assert response.status_code == 200 and b"Stripe" in response.content
     request = RefundRequest.objects.get()
     assert request.status == RefundRequest.Status.REQUESTED and request.error
     sold.refresh_from_db()
     assert refunds.refundable(sold) == 0  # still counted: it may have gone through
     emulator.fail_requests = 0
-    superuser_client.post(refund_url(sold), {"kind": "full", "reason": "x"})
+    superuser_client.post(refund_url(sold), form(superuser_client, sold, kind="full", reason="x"))
     assert RefundRequest.objects.get().status == RefundRequest.Status.SENT
 
 
@@ -194,7 +253,7 @@ def test_reconciliation_confirms_a_refund_whose_webhook_was_lost(
 ):
     from commerce.payments import reconciliation
 
-    superuser_client.post(refund_url(sold), {"kind": "full", "reason": "x"})
+    superuser_client.post(refund_url(sold), form(superuser_client, sold, kind="full", reason="x"))
     reconciliation.reconcile()
     sold.refresh_from_db()
     assert sold.status == Order.Status.REFUNDED
@@ -213,7 +272,7 @@ def test_two_admins_refunding_at_once_refund_once(course, emulator, django_user_
     results = run_together(
         *[
             lambda admin=admin: refunds.request_refund(
-                order.pk, amount=4900, reason="both clicked", actor=admin
+                order.pk, amount=4900, reason="both clicked", actor=admin, basis="0.0"
             )
             for admin in admins
         ]
@@ -226,7 +285,9 @@ def test_a_confirmation_without_the_refund_list_still_frees_the_rest(
     superuser_client, sold, emulator
 ):
     """Stripe's charge.refunded carries no refunds list since API 2022-11-15."""
-    superuser_client.post(refund_url(sold), {"kind": "partial", "amount": "40", "reason": "x"})
+    superuser_client.post(
+        refund_url(sold), form(superuser_client, sold, kind="partial", amount="40", reason="x")
+    )
     for event in events(emulator, sold, "charge.refunded"):
         event["data"]["object"].pop("refunds", None)
         assert post_event(event).status_code == 200

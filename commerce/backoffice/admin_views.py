@@ -138,6 +138,7 @@ class RefundForm(forms.Form):
         max_length=1000,
         help_text="Required; kept in the order's timeline.",
     )
+    basis = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def clean(self):
         data = super().clean()
@@ -163,6 +164,9 @@ class RefundOrderView(CommerceAdminView, FormView):
     def get_page_subtitle(self):
         return self.order.public_id
 
+    def get_initial(self):
+        return {**super().get_initial(), "basis": refunds.basis(self.order)}
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         left = refunds.full_amount(self.order)
@@ -177,12 +181,13 @@ class RefundOrderView(CommerceAdminView, FormView):
     def form_valid(self, form):
         order, data = self.order, form.cleaned_data
         try:
+            basis = refunds.read_basis(order, data["basis"])
             if data["kind"] == "full":
                 amount = refunds.full_amount(order)
             else:
                 amount = refunds.to_minor(data["amount"], order.currency)
             request, asked_now = refunds.request_refund(
-                order.pk, amount=amount, reason=data["reason"], actor=self.request.user
+                order.pk, amount=amount, reason=data["reason"], actor=self.request.user, basis=basis
             )
         except refunds.RefundRefused as exc:
             form.add_error(None, str(exc))

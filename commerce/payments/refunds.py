@@ -1,12 +1,13 @@
-"""Refunds asked for by the shop owner. Stripe is asked once per (order, amount, refunded so
-far); the order and the learner's access change only when Stripe confirms the refund, through
-the same fulfilment path as a refund made in Stripe's dashboard."""
+"""Refunds asked for by the shop owner. Stripe is asked once per (order, what the operator saw
+when the form was shown, amount); the order and the learner's access change only when Stripe
+confirms the refund, through the same fulfilment path as a refund made in Stripe's dashboard."""
 
 import logging
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
+from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -83,15 +84,40 @@ def full_amount(order):
     return refundable(order) + stuck if order.status in REFUNDABLE else 0
 
 
-def request_refund(order_pk, *, amount, reason, actor):
+BASIS_SALT = "commerce.refund-basis"
+
+
+def basis(order):
+    """What the refund form was shown with: the refunded total and how many refunds Stripe had
+    accepted. A form sent twice (a double click, the browser re-posting it after Stripe has
+    confirmed, two admins looking at the same order) names the same basis, so the same refund;
+    a request Stripe refused or never answered leaves the basis as it was, so asking again from
+    a reloaded page re-sends it under its own key."""
+    accepted = order.refund_requests.exclude(stripe_refund_id="").count()
+    state = f"{order.pk}:{order.amount_refunded}.{accepted}"
+    return signing.Signer(salt=BASIS_SALT).sign(state)
+
+
+def read_basis(order, value):
+    try:
+        pk, state = signing.Signer(salt=BASIS_SALT).unsign(value or "").split(":", 1)
+    except (signing.BadSignature, ValueError) as exc:
+        raise RefundRefused("This form is out of date; reload the page and try again.") from exc
+    if pk != str(order.pk):
+        raise RefundRefused("This form is out of date; reload the page and try again.")
+    return state
+
+
+def request_refund(order_pk, *, amount, reason, actor, basis):
     """Ask Stripe to refund ``amount`` minor units. Returns (request, asked_now): asked_now is
-    False when the same refund had already been asked for (a double click, a second admin)."""
+    False when the same refund had already been asked for (a double click, a second admin).
+    ``basis`` is the unsigned state the operator saw (see ``basis()``)."""
     reason = (reason or "").strip()
     if not reason:
         raise RefundRefused("Give a reason; it is kept in the order's timeline.")
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_pk)
-        key = f"admin-refund-{order.public_id}-{order.amount_refunded}-{amount}"
+        key = f"admin-refund-{order.public_id}-{basis}-{amount}"
         existing = RefundRequest.objects.filter(idempotency_key=key).first()
         if existing is not None and not retryable(existing):
             return existing, False
