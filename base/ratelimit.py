@@ -74,4 +74,13 @@ def login_identifier(request, credentials=None):
         .values_list("pk", flat=True)
         .first()
     )
+    if user is None and "@" in named:  # any other address the account logs in with
+        from allauth.account.models import EmailAddress
+
+        user = (
+            EmailAddress.objects.filter(email__iexact=named)
+            .order_by("-verified", "pk")
+            .values_list("user_id", flat=True)
+            .first()
+        )
     return f"user:{user}" if user else named.lower()

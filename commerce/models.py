@@ -255,6 +255,7 @@ class Notification(models.Model):
         SUSPENDED = "suspended", "Access suspended (dispute)"
         RESTORED = "restored", "Access restored"
         REVOKED = "revoked", "Access revoked"
+        ALREADY_OWNED = "already_owned", "Already owned: payment refunded"
 
     key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -56,9 +56,13 @@ def complete_lesson(request, lesson_id):
 
 
 def owned_by_someone_else(email, user):
+    """Another account proved this address. An unproven one does not count: anyone can type
+    someone else's address into a sign-up form, and it must not lock the owner out."""
     from allauth.account.models import EmailAddress
 
-    return EmailAddress.objects.filter(email__iexact=email).exclude(user=user).exists()
+    return (
+        EmailAddress.objects.filter(email__iexact=email, verified=True).exclude(user=user).exists()
+    )
 
 
 @never_cache

@@ -365,6 +365,19 @@ def test_a_claim_link_for_an_address_of_another_account_attaches_nothing(
     assert ClaimToken.objects.get().used_at is None
 
 
+def test_an_unproven_sign_up_with_the_buyers_address_does_not_block_the_claim(
+    client, course, emulator, learner, django_user_model
+):
+    guest_purchase(client, course, emulator)
+    path = claim_link(mail.outbox[-1]).split("testserver", 1)[-1]
+    squatter = django_user_model.objects.create_user("squatter", "guest@example.com", "pw")
+    EmailAddress.objects.create(user=squatter, email="guest@example.com", verified=False)
+    client.force_login(learner)
+    response = client.post(path)
+    assert response.status_code == 302
+    assert Entitlement.objects.get().user == learner
+
+
 def test_an_expired_claim_link_no_longer_vouches_for_its_address(client, course, emulator):
     guest_purchase(client, course, emulator)
     path = urlsplit(claim_link(mail.outbox[-1])).path

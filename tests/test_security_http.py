@@ -149,27 +149,87 @@ def test_a_guest_buying_twice_with_the_same_address_is_refunded_the_second_time(
     assert len([r for r in emulator.requests if r[:2] == ("POST", "/v1/refunds")]) == 1
 
 
+def run_refund_task(order):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return tasks.refund_already_owned(order.pk)
+
+
 def test_the_already_owned_refund_happens_once_however_often_it_runs(course, emulator, owner):
     order = pay_as_guest(course, emulator, "owner@example.com")
     Order.objects.filter(pk=order.pk).update(auto_refund_requested_at=None)  # as if lost
-    assert tasks.refund_already_owned(order.pk) == "refunded"
-    assert tasks.refund_already_owned(order.pk) == "skipped"
+    assert run_refund_task(order) == "refunded"
+    assert run_refund_task(order) == "skipped"
     assert len(emulator.refunds) == 1  # Stripe's idempotency key answered the replay
-    assert len(mail.outbox) == 2  # the first run's, then the replay after the marker was lost
+    assert len(mail.outbox) == 1  # the notification's own key: the replay tells no one twice
 
 
-def test_a_lost_already_owned_refund_is_picked_up_by_the_sweep(course, emulator, owner, settings):
+def test_an_already_owned_payment_refunded_before_the_task_ran_is_still_explained(
+    course, emulator, owner, monkeypatch
+):
+    """Stripe refunded it (the task's first run died after asking) and charge.refunded came."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)  # the task is lost
+    order = pay_as_guest(course, emulator, "owner@example.com")
+    emulator.create_refund({"payment_intent": order.stripe_payment_intent_id})  # the dashboard
+    assert post_event(event_for(emulator, order, "charge.refunded")).status_code == 200
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED and order.auto_refund_requested_at is None
+    monkeypatch.setattr(Conf, "SYNC", True)
+    requests_before = len(emulator.requests)
+    assert run_refund_task(order) == "nothing to refund"
+    assert len(emulator.requests) == requests_before  # Stripe is not asked again
+    [message] = mail.outbox
+    assert "already had access" in message.body and "$49.00" in message.body
+    trail = OrderEvent.objects.get(order=order, message__startswith="automatic refund not needed")
+    assert trail.message.endswith("buyer e-mailed.")
+
+
+def test_an_already_owned_order_that_paid_nothing_is_closed_without_a_refund(
+    course, emulator, owner
+):
+    order = pay_as_guest(course, emulator, "owner@example.com")
+    Order.objects.filter(pk=order.pk).update(auto_refund_requested_at=None, amount_total=0)
+    mail.outbox.clear()
+    requests_before = len(emulator.requests)
+    assert run_refund_task(order) == "nothing to refund"
+    order.refresh_from_db()
+    assert order.auto_refund_requested_at is not None  # the sweep will not pick it up again
+    assert len(emulator.requests) == requests_before and mail.outbox == []
+
+
+def test_a_lost_already_owned_refund_is_picked_up_by_the_sweep(
+    course, emulator, owner, monkeypatch
+):
+    from django_q.conf import Conf
+
     from commerce.mail import receipts
 
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
+    monkeypatch.setattr(Conf, "SYNC", False)  # the task is lost
     order = pay_as_guest(course, emulator, "owner@example.com")
-    Order.objects.filter(pk=order.pk).update(
-        auto_refund_requested_at=None, already_owned_at=order.paid_at.replace(year=2020)
-    )
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
+    assert order.auto_refund_requested_at is None and not emulator.refunds
+    Order.objects.filter(pk=order.pk).update(already_owned_at=order.paid_at.replace(year=2020))
+    monkeypatch.setattr(Conf, "SYNC", True)
     assert receipts.send_missing_receipts()["refunds_enqueued"] == 1
     order.refresh_from_db()
     assert order.auto_refund_requested_at is not None
+
+
+def test_the_sweep_also_explains_an_already_owned_order_stripe_has_refunded(
+    course, emulator, owner, monkeypatch
+):
+    from django_q.conf import Conf
+
+    from commerce.mail import receipts
+
+    monkeypatch.setattr(Conf, "SYNC", False)  # the worker is down: the sweep only enqueues
+    order = pay_as_guest(course, emulator, "owner@example.com")
+    Order.objects.filter(pk=order.pk).update(
+        status=Order.Status.REFUNDED,
+        amount_refunded=order.amount_total,
+        already_owned_at=order.paid_at.replace(year=2020),
+    )
+    assert receipts.send_missing_receipts()["refunds_enqueued"] == 1
 
 
 def test_a_logged_in_owner_is_sent_to_the_course_without_paying(client, course, owner, emulator):
@@ -316,6 +376,16 @@ def test_the_admin_login_locks_after_repeated_failures(client, staff):
 def test_failures_on_the_site_login_count_for_the_admin_login_too(client, staff):
     for _ in range(5):
         client.post("/accounts/login/", {"login": "boss@example.com", "password": "wrong"})
+    response = client.post("/admin/login/", {"username": "boss", "password": "right-pw-123"})
+    assert response.status_code == 429
+
+
+def test_failures_with_another_address_of_the_account_count_for_it(client, staff):
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=staff, email="boss.alt@example.com", verified=True)
+    for _ in range(5):
+        client.post("/accounts/login/", {"login": "Boss.Alt@example.com", "password": "wrong"})
     response = client.post("/admin/login/", {"username": "boss", "password": "right-pw-123"})
     assert response.status_code == 429
 

@@ -24,6 +24,7 @@ SUBJECTS = {
     Notification.Kind.SUSPENDED: "Your course access is on hold",
     Notification.Kind.RESTORED: "Your course access is back",
     Notification.Kind.REVOKED: "Your course access has ended",
+    Notification.Kind.ALREADY_OWNED: "You already had this course: payment refunded",
 }
 
 
@@ -62,6 +63,10 @@ def _context(notification):
         context["refunded_total"] = format_money(order.amount_refunded, order.currency)
         context["access_kept"] = order.items.filter(entitlement__status="active").exists()
         context["paid"] = format_money(order.amount_total or order.amount_subtotal, order.currency)
+        if notification.kind == Notification.Kind.ALREADY_OWNED and order.user_id is None:
+            from commerce.access.claims import make_claim_url
+
+            context["claim_url"] = make_claim_url(order.email)  # fresh: it expires
     elif notification.entitlement is not None:
         context["titles"] = notification.entitlement.course.title
     context["library_url"] = settings.SITE_URL + "/my-courses/"

@@ -83,7 +83,7 @@ def send_missing_receipts(*, older_than_minutes=10):
             already_owned_at__isnull=False,
             already_owned_at__lte=cutoff,
             auto_refund_requested_at__isnull=True,
-            status=Order.Status.PAID,
+            paid_at__isnull=False,  # whatever the status: Stripe may have refunded it already
         ).values_list("pk", flat=True)[:200]
     )
     for pk in refunds:

@@ -6,15 +6,14 @@ import logging
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from base.money import exponent, format_money
-from commerce.mail import emails
-from commerce.models import Order, OrderEvent, RefundRequest
+from commerce.mail import notifications
+from commerce.models import Notification, Order, OrderEvent, RefundRequest
 from commerce.payments import gateway
 
 log = logging.getLogger(__name__)
@@ -200,54 +199,53 @@ def refund_already_owned(order_id):
     """Refund a payment for courses the buyer already had, and tell them, once.
 
     Stripe's idempotency key (from the order) makes a retried or concurrent run refund once;
-    the order row lock makes the e-mail and the trail entry happen once. The order's state
-    changes only when Stripe's charge.refunded arrives, like every other refund.
+    the order row lock makes the trail entry happen once, and the e-mail is a notification with
+    its own key, sent (and re-sent until it goes) by the task queue. What is already refunded
+    is not asked for again, but the buyer is still told. The order's state changes only when
+    Stripe's charge.refunded arrives, like every other refund.
     """
     order = Order.objects.get(pk=order_id)
     if not order.already_owned_at or order.auto_refund_requested_at or not order.paid_at:
         return "skipped"
-    if order.amount_refunded >= (order.amount_total or 0):
-        return "skipped: already refunded"
-    refund = gateway.create_refund(
-        {
-            "payment_intent": order.stripe_payment_intent_id,
-            "reason": "duplicate",
-            "metadata": {"order_id": order.public_id, "why": "buyer already had access"},
-        },
-        idempotency_key=f"already-owned-refund-{order.public_id}",
-    )
+    left = (order.amount_total or 0) - order.amount_refunded
+    refund_id = ""
+    if left > 0:
+        refund = gateway.create_refund(
+            {
+                "payment_intent": order.stripe_payment_intent_id,
+                "reason": "duplicate",
+                "metadata": {"order_id": order.public_id, "why": "buyer already had access"},
+            },
+            idempotency_key=f"already-owned-refund-{order.public_id}",
+        )
+        refund_id = refund.get("id") or ""
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.auto_refund_requested_at:
             return "skipped"
-        items = list(order.items.select_related("course"))
-        context = {
-            "order": order,
-            "items": items,
-            "refund_amount": refund.get("amount") or order.amount_total,
-            "site_name": settings.SITE_NAME,
-            "site_url": settings.SITE_URL,
-            "course_url": settings.SITE_URL + items[0].course.url if items else settings.SITE_URL,
-        }
-        if order.user_id is None:
-            from commerce.access.claims import make_claim_url
-
-            context["claim_url"] = make_claim_url(order.email)
-        emails.send(
-            to=order.email,
-            subject="You already had this course: payment refunded",
-            template="commerce/email/already_owned",
-            context=context,
-        )
         order.auto_refund_requested_at = timezone.now()
         order.save(update_fields=["auto_refund_requested_at", "updated_at"])
+        paid = order.amount_total or 0
+        if refund_id:
+            what = f"automatic full refund {refund_id} requested: the buyer already had access"
+        elif paid:
+            what = "automatic refund not needed: the payment was already refunded"
+        else:
+            what = "nothing to refund: the buyer already had access and paid nothing"
         OrderEvent.objects.create(
             order=order,
             source=OrderEvent.Source.SYSTEM,
             from_status=order.status,
             to_status=order.status,
-            message=f"automatic full refund {refund.get('id')} requested: the buyer already had "
-            "access; buyer e-mailed. The order changes when Stripe confirms the refund.",
+            message=what + ("; buyer e-mailed." if paid else "."),
         )
-    log.info("order %s: already-owned refund %s requested", order.public_id, refund.get("id"))
-    return "refunded"
+        if paid:
+            notifications.record(
+                Notification.Kind.ALREADY_OWNED,
+                key=f"already-owned-{order.pk}",
+                email=order.email,
+                order=order,
+                refund_amount=paid,
+            )
+    log.info("order %s: already-owned payment handled (%s)", order.public_id, what)
+    return "refunded" if refund_id else "nothing to refund"
