@@ -9,7 +9,15 @@ from wagtail.models import Locale, Page, Site
 
 from base.models import HomePage
 from courses.models import CourseIndexPage
-from tests.helpers import deliver, events, make_course, on_postgres, publish, start
+from tests.helpers import (
+    deliver,
+    events,
+    make_course,
+    on_postgres,
+    publish,
+    start,
+    without_index_updates,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +38,8 @@ def home(db):
             title="Root", slug="root", content_type=ContentType.objects.get_for_model(Page)
         )
     )
-    home = publish(root, HomePage(title="Home", slug="home-test"))
+    with without_index_updates():
+        home = publish(root, HomePage(title="Home", slug="home-test"))
     Site.objects.update_or_create(
         is_default_site=True, defaults={"hostname": "localhost", "root_page": home, "port": 80}
     )
@@ -39,7 +48,8 @@ def home(db):
 
 @pytest.fixture
 def catalog(home):
-    return publish(home, CourseIndexPage(title="Courses", slug="courses"))
+    with without_index_updates():
+        return publish(home, CourseIndexPage(title="Courses", slug="courses"))
 
 
 @pytest.fixture

@@ -7,12 +7,13 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
 import stripe
 from django.db import connection
-from django.test import Client, TestCase
+from django.test import Client, TestCase, override_settings
 from django.urls import reverse
 
 from commerce.models import Order
@@ -100,13 +101,31 @@ def run_together(*calls):
 
 
 def publish(parent, page):
-    parent.add_child(instance=page)
-    page.save_revision().publish()
+    parent.add_child(instance=page)  # validates the page
+    page.save_revision(clean=False).publish()
     page.refresh_from_db()
     return page
 
 
-def make_course(catalog, slug="python", price=4900, currency="usd", title=None, lessons=2):
+@contextmanager
+def without_index_updates():
+    """Wagtail keeps its search and reference indexes in django-tasks tasks, which the default
+    backend runs at once on every page save: a third of the time it takes to build a course.
+    A course built only to be read, bought and studied needs neither index; a test of search or
+    of document usage builds its pages outside this (or with ``make_course(indexed=True)``)."""
+    dummy = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    with override_settings(TASKS=dummy):
+        yield
+
+
+def make_course(
+    catalog, slug="python", price=4900, currency="usd", title=None, lessons=2, indexed=False
+):
+    with nullcontext() if indexed else without_index_updates():
+        return _build_course(catalog, slug, price, currency, title, lessons)
+
+
+def _build_course(catalog, slug, price, currency, title, lessons):
     course = publish(
         catalog,
         CoursePage(

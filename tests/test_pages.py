@@ -83,7 +83,8 @@ def test_course_page_query_count_does_not_grow_with_lessons(client, catalog):
     assert count_queries(client, small.url) == count_queries(client, large.url)
 
 
-def test_search_finds_lesson_titles_and_summaries_but_never_bodies(course):
+def test_search_finds_lesson_titles_and_summaries_but_never_bodies(catalog):
+    make_course(catalog, indexed=True)
     assert LessonPage.objects.live().search("Summary").count() == 2
     assert LessonPage.objects.live().search("Secret").count() == 0
 
