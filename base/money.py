@@ -62,3 +62,24 @@ def format_money(amount, currency, locale=None):
         )
     except (UnknownLocaleError, ValueError):  # an unknown locale: never fail to show an amount
         return format_currency(to_major(amount, currency), currency.upper(), locale="en_US")
+
+
+def allocate(total, weights):
+    """Split ``total`` minor units in proportion to ``weights`` (largest remainder), to the
+    minor unit and summing exactly to ``total``. Ties go to the earlier weight, so the same
+    inputs always give the same split; all-zero weights split evenly."""
+    total = int(total)
+    weights = [int(w) for w in weights]
+    if not weights:
+        return []
+    if total < 0 or any(w < 0 for w in weights):
+        raise ValueError("allocate() takes non-negative amounts")
+    if not any(weights):
+        weights = [1] * len(weights)
+    whole = sum(weights)
+    shares = [total * w // whole for w in weights]
+    left = total - sum(shares)
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in by_remainder[:left]:
+        shares[i] += 1
+    return shares

@@ -225,6 +225,7 @@ class Bench:
             "lesson (entitled, gated)": self.data["paid_lesson_url"],
             "lesson (free preview)": self.data["preview_lesson_url"],
             "catalog (200 courses)": "/courses/",
+            "bundle page (3 courses, 1 owned)": self.data["bundle_url"],
             "my courses (50 courses)": "/my-courses/",
         }
         rows = []

@@ -17,7 +17,14 @@ from wagtail.models import Locale, Page, Site
 from base.models import HomePage
 from commerce.access import has_course_access
 from commerce.models import Entitlement, Order, OrderItem, StripeEvent
-from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage
+from courses.models import (
+    BundleCourse,
+    BundlePage,
+    CourseIndexPage,
+    CoursePage,
+    LessonPage,
+    ModulePage,
+)
 from devtools.stripe_emulator import example
 
 LEARNERS = 5000
@@ -78,6 +85,21 @@ def build():
         Entitlement.objects.create(
             user=learner, email=learner.email, course=course, source=Entitlement.Source.ADMIN
         )
+    # A bundle of three courses, one of which the learner owns (the page says so).
+    bundle = catalog.add_child(
+        instance=BundlePage(
+            title="Bench bundle",
+            slug="bench-bundle",
+            summary="Three benchmark courses.",
+            price_amount=9900,
+            price_currency="usd",
+            live=True,
+            bundle_courses=[
+                BundleCourse(course=c, sort_order=i)
+                for i, c in enumerate([courses[0], courses[-2], courses[-3]])
+            ],
+        )
+    )
     sold = courses[-1]  # the learner does not own it: checkout and webhooks use it
     STATE["sold"] = sold
     owned = courses[0]
@@ -87,6 +109,7 @@ def build():
         "course_id": sold.pk,
         "preview_lesson_url": lessons[0].url,
         "paid_lesson_url": lessons[1].url,
+        "bundle_url": bundle.url,
     }
 
 

@@ -74,6 +74,12 @@ class Order(models.Model):
     expired_at = models.DateTimeField(null=True, blank=True)
     review_reason = models.TextField(blank=True)
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    # Bought as a bundle: one item per course, the bundle price allocated across them. The
+    # title is a snapshot; the page may change or go without touching the order.
+    bundle = models.ForeignKey(
+        "courses.BundlePage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    bundle_title = models.CharField(max_length=255, blank=True)
     # The buyer already had access to everything in the order when its payment arrived: no
     # second grant; the payment is refunded automatically and the buyer told why, once.
     already_owned_at = models.DateTimeField(null=True, blank=True)
@@ -139,6 +145,52 @@ class Order(models.Model):
     @property
     def course_titles(self):
         return ", ".join(item.title for item in self.items.all())
+
+    @property
+    def items_display(self):
+        """Each item at the amount it sold for (a bundle's share), for exports."""
+        return "; ".join(
+            f"{item.title} {format_money(item.unit_amount, item.currency)}"
+            for item in self.items.all()
+        )
+
+    @property
+    def gift_recipient(self):
+        gift = getattr(self, "gift", None) if self.pk else None
+        return gift.recipient_email if gift else ""
+
+    @property
+    def description(self):
+        """What was bought, as the buyer and the owner read it."""
+        what = f"{self.bundle_title} (bundle)" if self.bundle_title else self.course_titles
+        gift = getattr(self, "gift", None) if self.pk else None
+        return f"{what}, a gift for {gift.recipient_email}" if gift else what
+
+
+class Gift(models.Model):
+    """An order bought for someone else. Its entitlements belong to the recipient's address
+    (never the buyer); the recipient is told on ``deliver_on`` and claims with the link."""
+
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="gift")
+    recipient_email = models.EmailField(help_text="Normalised recipient address.")
+    recipient_name = models.CharField(max_length=100, blank=True)
+    message = models.TextField(max_length=500, blank=True)
+    deliver_on = models.DateField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["delivered_at", "deliver_on"])]
+
+    def __str__(self):
+        return f"gift for {self.recipient_email} ({self.order.public_id})"
+
+    @property
+    def claimed(self):
+        """The recipient has attached the gift to an account (all the buyer is shown)."""
+        return Entitlement.objects.filter(
+            order_item__order_id=self.order_id, user__isnull=False
+        ).exists()
 
 
 class OrderItem(models.Model):
@@ -256,6 +308,7 @@ class Notification(models.Model):
         RESTORED = "restored", "Access restored"
         REVOKED = "revoked", "Access revoked"
         ALREADY_OWNED = "already_owned", "Already owned: payment refunded"
+        GIFT = "gift", "Gift delivered to its recipient"
 
     key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -336,6 +389,14 @@ class EntitlementQuerySet(models.QuerySet):
         """The one rule for "opens the course now": status active and not expired."""
         return self.filter(status=Entitlement.Status.ACTIVE).filter(
             Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now())
+        )
+
+    def claimable(self):
+        """Everything but a gift still waiting for its delivery date: its recipient must not
+        find it early, by logging in or by asking for their purchases."""
+        return self.exclude(
+            Q(order_item__order__gift__isnull=False)
+            & Q(order_item__order__gift__delivered_at__isnull=True)
         )
 
 

@@ -14,6 +14,12 @@ def refund_already_owned(order_id):
     return refund_already_owned(order_id)
 
 
+def deliver_gift(order_id):
+    from commerce.access.gifts import deliver
+
+    return deliver(order_id)
+
+
 def send_notification(notification_id):
     from commerce.mail.notifications import send
 
@@ -45,3 +51,9 @@ def send_missing_receipts_job():
     from commerce.mail.receipts import send_missing_receipts
 
     return send_missing_receipts()
+
+
+def deliver_gifts_job():
+    from commerce.access.gifts import deliver_due
+
+    return deliver_due()

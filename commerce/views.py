@@ -13,13 +13,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from base import ratelimit
-from commerce.access import can_view_lesson, delivery, has_course_access
+from commerce.access import can_view_lesson, delivery, has_course_access, opened_for
 from commerce.access.gate import private, refuse
-from commerce.forms import GuestCheckoutForm
-from commerce.models import Order, OrderEvent, is_public_id
+from commerce.forms import GiftForm, GuestCheckoutForm
+from commerce.models import Gift, Order, OrderEvent, is_public_id
 from commerce.payments import checkout as checkout_flow
 from commerce.payments import fulfilment, gateway, ledger
-from courses.models import CoursePage, LessonResource
+from courses.models import BundlePage, CoursePage, LessonResource
 
 log = logging.getLogger(__name__)
 
@@ -49,21 +49,72 @@ def course_start_url(course):
     return first.url if first else course.url
 
 
+def product_on_sale(page_id):
+    """The live course or bundle a checkout names, or 404."""
+    from wagtail.models import Page
+
+    page = Page.objects.live().public().filter(pk=page_id).specific().first()
+    if not isinstance(page, CoursePage | BundlePage):
+        raise Http404("No such course.")
+    return page
+
+
+def owned_courses(user, product):
+    """The courses of this product the logged-in learner already has."""
+    if not user.is_authenticated:
+        return []
+    courses = product.courses() if isinstance(product, BundlePage) else [product]
+    return opened_for(user, courses)
+
+
+def checkout_refused(request, product, status, **context):
+    return render(
+        request, "commerce/checkout_error.html", {"course": product, **context}, status=status
+    )
+
+
 @require_POST
 def checkout(request, course_page_id):
-    course = CoursePage.objects.live().public().filter(pk=course_page_id).first()
-    if course is None:
-        raise Http404("No such course.")
+    """Buy a course or a bundle, for oneself or (``gift=1``) for someone else."""
+    product = product_on_sale(course_page_id)
     user = request.user
-    if user.is_authenticated and not course.is_free and has_course_access(user, course):
-        messages.info(request, "You already have this course.")
-        return see_other(course_start_url(course))
-    if course.is_free:
+    as_gift = request.POST.get("gift") == "1"
+    if product.is_free:
+        if as_gift:
+            return checkout_refused(request, product, 400, free_gift=True)
         if not user.is_authenticated:
-            return redirect_to_login(course.url)
-        checkout_flow.enrol_free(course, user)
-        messages.success(request, f"You are enrolled in {course.title}.")
-        return see_other(course_start_url(course))
+            return redirect_to_login(product.url)
+        checkout_flow.enrol_free(product, user)
+        messages.success(request, f"You are enrolled in {product.title}.")
+        return see_other(course_start_url(product))
+    courses = product.courses() if isinstance(product, BundlePage) else [product]
+    owned = owned_courses(user, product)
+    if not as_gift and courses and len(owned) == len(courses):
+        if isinstance(product, BundlePage):
+            messages.info(request, "You already have every course in this bundle.")
+            return see_other(product.url)
+        messages.info(request, "You already have this course.")
+        return see_other(course_start_url(product))
+
+    gift = None
+    if as_gift:
+        gift_form = GiftForm(request.POST)
+        if not gift_form.is_valid():
+            return checkout_refused(request, product, 400, form=gift_form, gift=True)
+        data = gift_form.cleaned_data
+        if owned and len(owned) == len(courses) and own_address(user, data["recipient_email"]):
+            gift_form.add_error(
+                "recipient_email",
+                "That is your own address, and you already have "
+                + ("every course in this bundle." if len(courses) > 1 else "this course."),
+            )
+            return checkout_refused(request, product, 400, form=gift_form, gift=True)
+        gift = checkout_flow.GiftDetails(
+            recipient_email=data["recipient_email"],
+            recipient_name=data["recipient_name"],
+            message=data["gift_message"],
+            deliver_on=data["deliver_on"],
+        )
 
     if user.is_authenticated:
         email = user.email
@@ -72,34 +123,36 @@ def checkout(request, course_page_id):
         # someone else bought. A buyer who already owned the course is refunded after payment.
         form = GuestCheckoutForm(request.POST)
         if not form.is_valid():
-            return render(
-                request,
-                "commerce/checkout_error.html",
-                {"course": course, "form": form},
-                status=400,
-            )
+            return checkout_refused(request, product, 400, form=form)
         email = form.cleaned_data["email"]
         if ratelimit.hit(f"checkout:ip:{ratelimit.client_ip(request)}", settings.CHECKOUT_RATE):
-            return render(
-                request,
-                "commerce/checkout_error.html",
-                {"course": course, "limited": True},
-                status=429,
-            )
+            return checkout_refused(request, product, 429, limited=True)
     try:
         order = checkout_flow.start_checkout(
-            course, user=user, email=email, session_orders=request.session.get(SESSION_ORDERS, [])
+            product,
+            user=user,
+            email=email,
+            session_orders=request.session.get(SESSION_ORDERS, []),
+            gift=gift,
         )
+    except checkout_flow.NotForSale as exc:
+        return checkout_refused(request, product, 409, not_for_sale=str(exc))
     except gateway.GatewayError as exc:
-        log.error("checkout for course %s failed: %s", course.pk, exc)
-        return render(
-            request,
-            "commerce/checkout_error.html",
-            {"course": course, "unavailable": True},
-            status=503,
-        )
+        log.error("checkout for page %s failed: %s", product.pk, exc)
+        return checkout_refused(request, product, 503, unavailable=True)
     remember_order(request, order)
     return see_other(order.stripe_session_url)
+
+
+def own_address(user, email):
+    from allauth.account.models import EmailAddress
+
+    email = email.strip().lower()
+    if not user.is_authenticated:
+        return False
+    return (user.email or "").lower() == email or EmailAddress.objects.filter(
+        user=user, email__iexact=email
+    ).exists()
 
 
 @never_cache
@@ -123,8 +176,9 @@ def success(request):
 
 
 def result_context(request, order):
-    item = order.items.select_related("course").first()
-    course = item.course if item else None
+    items = list(order.items.select_related("course"))
+    course = items[0].course if items else None
+    gift = Gift.objects.filter(order=order).first()
     state = {
         Order.Status.PAID: "paid",
         Order.Status.PARTIALLY_REFUNDED: "paid",
@@ -134,11 +188,17 @@ def result_context(request, order):
         Order.Status.EXPIRED: "failed",
     }.get(order.status, "attention")
     can_open = (
-        bool(course) and request.user.is_authenticated and has_course_access(request.user, course)
+        bool(course)
+        and gift is None
+        and request.user.is_authenticated
+        and has_course_access(request.user, course)
     )
     return {
         "order": order,
         "course": course,
+        "items": items,
+        "gift": gift,
+        "retry_page": order.bundle if order.bundle_id and order.bundle.live else course,
         "state": state,
         "can_open": can_open,
         "start_url": course_start_url(course) if course and can_open else "",

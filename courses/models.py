@@ -1,5 +1,11 @@
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.core.validators import FileExtensionValidator, MaxValueValidator, RegexValidator
+from django.core.validators import (
+    FileExtensionValidator,
+    MaxValueValidator,
+    MinValueValidator,
+    RegexValidator,
+)
 from django.db import models
 from modelcluster.fields import ParentalKey
 from wagtail import blocks
@@ -32,7 +38,7 @@ class CourseIndexPage(Page):
 
     content_panels = Page.content_panels + [FieldPanel("intro")]
     parent_page_types = ["config.HomePage"]
-    subpage_types = ["courses.CoursePage"]
+    subpage_types = ["courses.CoursePage", "courses.BundlePage"]
 
     def courses(self):
         return (
@@ -44,10 +50,22 @@ class CourseIndexPage(Page):
             .order_by("path")
         )
 
+    def bundles(self):
+        return (
+            BundlePage.objects.child_of(self)
+            .live()
+            .public()
+            .select_related("cover_image")
+            .prefetch_related("cover_image__renditions")
+            .order_by("path")
+        )
+
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)
         paginator = Paginator(self.courses(), self.per_page)
         context["courses"] = paginator.get_page(request.GET.get("page"))
+        if context["courses"].number == 1:
+            context["bundles"] = self.bundles()
         return context
 
 
@@ -135,6 +153,114 @@ class CoursePage(Page):
 
     def first_lesson(self):
         return self.lessons().first()
+
+
+class BundlePage(Page):
+    """Several courses sold together at one price. Past orders keep what they bought: the
+    order snapshots one item per course, so editing the bundle later changes nothing for them."""
+
+    summary = models.CharField(max_length=300, help_text="One or two sentences for listings.")
+    description = StreamField(CourseDescriptionBlock(), blank=True)
+    cover_image = models.ForeignKey(
+        "wagtailimages.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    price_amount = models.PositiveIntegerField(
+        validators=[MinValueValidator(1, "A bundle has a price; free courses need no bundle.")],
+        help_text="The bundle price in minor units (cents): 9900 is 99.00.",
+    )
+    price_currency = models.CharField(
+        max_length=3,
+        choices=CURRENCIES,
+        default=default_currency,
+        validators=[RegexValidator(r"^[a-z]{3}$", "Use a lower-case ISO 4217 code.")],
+        help_text="Every course in the bundle must be priced in this currency.",
+    )
+
+    content_panels = Page.content_panels + [
+        FieldPanel("summary"),
+        FieldPanel("cover_image"),
+        MultiFieldPanel(
+            [FieldPanel("price_amount"), FieldPanel("price_currency")], heading="Bundle price"
+        ),
+        InlinePanel("bundle_courses", heading="Courses", label="Course", min_num=1),
+        FieldPanel("description"),
+    ]
+    search_fields = Page.search_fields + [index.SearchField("summary")]
+    parent_page_types = ["courses.CourseIndexPage"]
+    subpage_types = []
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(price_currency__regex=r"^[a-z]{3}$"),
+                name="bundle_price_currency_iso",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(price_amount__gt=0), name="bundle_price_positive"
+            ),
+        ]
+
+    def clean(self):
+        super().clean()
+        courses = [row.course for row in self.bundle_courses.all() if row.course_id]
+        if len({c.pk for c in courses}) != len(courses):
+            raise ValidationError("A course appears twice in this bundle.")
+        other = sorted({c.title for c in courses if c.price_currency != self.price_currency})
+        if other:
+            raise ValidationError(
+                f"Priced in another currency than the bundle's: {', '.join(other)}."
+            )
+
+    def courses(self):
+        """The courses on sale in this bundle, in the editor's order: live ones only."""
+        rows = (
+            self.bundle_courses.filter(course__live=True)
+            .select_related("course", "course__cover_image")
+            .prefetch_related("course__cover_image__renditions")
+        )
+        return [row.course for row in rows.order_by("sort_order", "pk")]
+
+    @property
+    def is_free(self):
+        return False
+
+    @property
+    def price_display(self):
+        return format_money(self.price_amount, self.price_currency)
+
+    def list_total(self, courses=None):
+        courses = self.courses() if courses is None else courses
+        return sum(c.price_amount for c in courses)
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        courses = self.courses()
+        total = self.list_total(courses)
+        context.update(
+            courses=courses,
+            list_total=format_money(total, self.price_currency),
+            saving=format_money(total - self.price_amount, self.price_currency)
+            if total > self.price_amount
+            else "",
+        )
+        return context
+
+
+class BundleCourse(Orderable):
+    """One course of a bundle, in the editor's order."""
+
+    page = ParentalKey(BundlePage, on_delete=models.CASCADE, related_name="bundle_courses")
+    course = models.ForeignKey(CoursePage, on_delete=models.CASCADE, related_name="+")
+
+    panels = [FieldPanel("course")]
+
+    class Meta(Orderable.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["page", "course"], name="bundle_course_once")
+        ]
+
+    def __str__(self):
+        return f"{self.course} in {self.page}"
 
 
 class ModulePage(Page):

@@ -202,9 +202,16 @@ class Emulator:
                 raise StripeError(
                     400, "price_data[unit_amount] must be an integer.", param="line_items"
                 ) from exc
-            currency = (price.get("currency") or "").lower()
-            if not re.fullmatch(r"[a-z]{3}", currency):
+            item_currency = (price.get("currency") or "").lower()
+            if not re.fullmatch(r"[a-z]{3}", item_currency):
                 raise StripeError(400, "Invalid currency.", param="currency")
+            if currency and item_currency != currency:
+                raise StripeError(
+                    400, "All line items must have the same currency.", param="line_items"
+                )
+            currency = item_currency
+            if unit < 0 or quantity < 1:
+                raise StripeError(400, "Invalid amount or quantity.", param="line_items")
             product = price.get("product_data") or {}
             line_items.append(
                 example(

@@ -61,6 +61,19 @@ def build(user):
             }
         )
     orders = list(
-        Order.objects.filter(user=user).prefetch_related("items").order_by("-created_at")[:50]
+        Order.objects.filter(user=user)
+        .select_related("gift")
+        .prefetch_related("items")
+        .order_by("-created_at")[:50]
     )
+    gift_orders = [o.pk for o in orders if getattr(o, "gift", None) is not None]
+    claimed = set(
+        Entitlement.objects.filter(order_item__order__in=gift_orders, user__isnull=False)
+        .values_list("order_item__order_id", flat=True)
+        .distinct()
+        if gift_orders
+        else []
+    )
+    for order in orders:
+        order.gift_claimed = order.pk in claimed
     return {"library": items, "orders": orders}

@@ -5,6 +5,7 @@ from learner import views
 urlpatterns = [
     path("my-courses/", views.my_courses, name="my_courses"),
     path("my-courses/orders/<str:public_id>/", views.order_detail, name="order_detail"),
+    path("my-courses/orders/<str:public_id>/gift/resend/", views.resend_gift, name="resend_gift"),
     path("learn/lessons/<int:lesson_id>/complete/", views.complete_lesson, name="complete_lesson"),
     path("claim/find/", views.find_purchases, name="find_purchases"),
     path("claim/<str:token>/", views.claim, name="claim"),

@@ -9,9 +9,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from base import ratelimit
-from commerce.access import can_view_lesson, claims
+from commerce.access import can_view_lesson, claims, gifts
 from commerce.access.gate import refuse
-from commerce.models import Order, is_public_id
+from commerce.models import Gift, Order, is_public_id
 from courses.models import LessonPage
 from learner import library, progress
 from learner.accounts import CLAIM_PROVEN_EMAIL
@@ -33,9 +33,29 @@ def order_detail(request, public_id):
     if not is_public_id(public_id):
         raise Http404("No such order.")
     order = get_object_or_404(
-        Order.objects.prefetch_related("items"), public_id=public_id, user=request.user
+        Order.objects.select_related("gift").prefetch_related("items"),
+        public_id=public_id,
+        user=request.user,
     )
     return render(request, "learner/order_detail.html", {"order": order})
+
+
+@require_POST
+@login_required
+def resend_gift(request, public_id):
+    """The buyer sends the recipient's e-mail again (their own gifts only)."""
+    if not is_public_id(public_id):
+        raise Http404("No such order.")
+    gift = get_object_or_404(
+        Gift.objects.select_related("order"), order__public_id=public_id, order__user=request.user
+    )
+    try:
+        gifts.resend(gift)
+    except gifts.CannotResend as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"We have e-mailed {gift.recipient_email} again.")
+    return redirect("order_detail", public_id=public_id)
 
 
 @require_POST

@@ -151,6 +151,30 @@ def _build_course(catalog, slug, price, currency, title, lessons):
     return course
 
 
+def make_bundle(catalog, courses, price=9900, currency="usd", slug="bundle", title="Bundle"):
+    """A published bundle of ``courses`` (in that order) at ``price`` minor units."""
+    from courses.models import BundleCourse, BundlePage
+
+    bundle = BundlePage(
+        title=title,
+        slug=slug,
+        summary=f"About {slug}",
+        price_amount=price,
+        price_currency=currency,
+        bundle_courses=[BundleCourse(course=c, sort_order=i) for i, c in enumerate(courses)],
+    )
+    with without_index_updates():
+        return publish(catalog, bundle)
+
+
+def pay(emulator, order):
+    """Pay the order's session in the emulator and deliver Stripe's events to the webhook."""
+    emulator.pay(order.stripe_session_id)
+    deliver(*events(emulator, order))
+    order.refresh_from_db()
+    return order
+
+
 def entitle(user, course, **fields):
     """An admin-granted entitlement: the shortest way to give a learner a course."""
     from commerce.models import Entitlement

@@ -2,11 +2,13 @@
 without a valid signature or a valid form."""
 
 import json
+from datetime import timedelta
 from urllib.parse import quote
 
 import hypothesis
 import pytest
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -188,6 +190,69 @@ def test_the_checkout_form_never_500s_or_orders_without_a_valid_address(
     if valid:  # the form accepted it: an order and a Checkout Session were made
         assert response.status_code == 303
         assert Order.objects.count() == before + 1
+    else:
+        assert response.status_code == 400
+        assert Order.objects.count() == before
+
+
+def gift_input_is_valid(recipient, name, message, day):
+    """The rule GiftForm states, written out independently."""
+    import re
+
+    from django import forms
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    try:
+        validate_email(recipient.strip())
+        when = forms.DateField(required=False).clean(day)  # Django's own date parsing
+    except ValidationError:
+        return False
+    today = timezone.localdate()
+    when = when or today
+    control = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+    return (
+        len(recipient.strip()) <= 254
+        and len(name.strip()) <= 100
+        and not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", name.strip())
+        and len(message.strip()) <= 500
+        and not control.search(message.strip())
+        and today <= when <= today + timedelta(days=365)
+    )
+
+
+days_around_today = st.integers(min_value=-30, max_value=400).map(
+    lambda n: (timezone.localdate() + timedelta(days=n)).isoformat()
+)
+
+
+@FUZZ
+@given(
+    recipient=st.emails() | st.text(max_size=60),
+    name=st.text(max_size=120),
+    message=st.text(max_size=40) | st.text(min_size=490, max_size=520),
+    day=days_around_today | st.just("") | st.text(max_size=12),
+)
+def test_the_gift_form_orders_exactly_when_its_input_is_valid(
+    course, emulator, recipient, name, message, day
+):
+    from commerce.models import Gift
+
+    before = Order.objects.count()
+    data = {
+        "gift": "1",
+        "email": "buyer@example.com",
+        "recipient_email": recipient,
+        "recipient_name": name,
+        "gift_message": message,
+        "deliver_on": day,
+    }
+    response = Client().post(f"/checkout/{course.pk}/", data)
+    valid = gift_input_is_valid(recipient, name, message, day)
+    hypothesis.event("valid gift" if valid else "invalid gift")
+    if valid:
+        assert response.status_code == 303
+        assert Order.objects.count() == before + 1 == Gift.objects.count()
     else:
         assert response.status_code == 400
         assert Order.objects.count() == before

@@ -4,8 +4,10 @@ from decimal import Decimal
 
 import pytest
 from django.utils import translation
+from hypothesis import given
+from hypothesis import strategies as st
 
-from base.money import exponent, format_money, to_major
+from base.money import allocate, exponent, format_money, to_major
 
 NBSP = "\xa0"
 
@@ -66,3 +68,42 @@ def test_a_missing_amount_is_blank_not_zero():
 
 def test_an_unknown_locale_still_shows_the_amount():
     assert format_money(4900, "usd", locale="xx_YY") == "$49.00"
+
+
+# --- allocation (a bundle's price over its courses) ---------------------------------------
+
+
+def test_an_even_split_that_does_not_divide_gives_the_cent_to_the_first():
+    assert allocate(1000, [4900, 4900, 4900]) == [334, 333, 333]
+
+
+def test_a_split_follows_the_list_prices():
+    assert allocate(9900, [4900, 2900, 1900]) == [5001, 2960, 1939]
+    assert sum(allocate(9900, [4900, 2900, 1900])) == 9900
+
+
+def test_a_zero_decimal_price_splits_in_whole_yen():
+    assert allocate(10000, [3000, 3000, 3000]) == [3334, 3333, 3333]
+
+
+def test_free_courses_get_nothing_unless_every_course_is_free():
+    assert allocate(1000, [0, 4900]) == [0, 1000]
+    assert allocate(1000, [0, 0]) == [500, 500]
+
+
+def test_negative_amounts_are_refused():
+    with pytest.raises(ValueError):
+        allocate(-1, [1])
+
+
+@given(
+    total=st.integers(min_value=0, max_value=10**9),
+    weights=st.lists(st.integers(min_value=0, max_value=10**7), min_size=1, max_size=12),
+)
+def test_allocation_sums_exactly_and_stays_within_a_minor_unit_of_the_proportion(total, weights):
+    shares = allocate(total, weights)
+    assert sum(shares) == total and len(shares) == len(weights)
+    whole = sum(weights) or len(weights)
+    for share, weight in zip(shares, weights if any(weights) else [1] * len(weights), strict=True):
+        assert abs(share * whole - total * weight) < whole  # within one minor unit
+    assert allocate(total, weights) == shares  # deterministic

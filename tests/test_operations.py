@@ -334,7 +334,7 @@ def test_setup_schedules_is_idempotent(db):
     first = list(Schedule.objects.values_list("name", "func", "minutes").order_by("name"))
     run("setup_schedules")
     assert list(Schedule.objects.values_list("name", "func", "minutes").order_by("name")) == first
-    assert len(first) == 4
+    assert len(first) == 5
 
 
 def test_setup_schedules_updates_a_changed_schedule(db):

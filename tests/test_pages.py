@@ -5,7 +5,7 @@ from wagtail.models import Page
 from wagtail.test.utils import WagtailPageTestCase
 
 from base.models import HomePage
-from courses.models import CourseIndexPage, CoursePage, LessonPage, ModulePage
+from courses.models import BundlePage, CourseIndexPage, CoursePage, LessonPage, ModulePage
 from tests.helpers import make_course
 
 
@@ -15,7 +15,11 @@ class PagePlacementTests(WagtailPageTestCase):
 
     def test_catalog_sits_under_the_home_page(self):
         self.assertAllowedParentPageTypes(CourseIndexPage, {HomePage})
-        self.assertAllowedSubpageTypes(CourseIndexPage, {CoursePage})
+        self.assertAllowedSubpageTypes(CourseIndexPage, {CoursePage, BundlePage})
+
+    def test_bundle_sits_in_the_catalog_and_holds_nothing(self):
+        self.assertAllowedParentPageTypes(BundlePage, {CourseIndexPage})
+        self.assertAllowedSubpageTypes(BundlePage, set())
 
     def test_course_sits_in_the_catalog_and_holds_modules(self):
         self.assertAllowedParentPageTypes(CoursePage, {CourseIndexPage})

@@ -24,7 +24,11 @@ class InvalidClaim(Exception):  # noqa: N818 - reads as a reason
 
 
 def guest_purchases_exist(email):
-    return Entitlement.objects.filter(user__isnull=True, email=normalise_email(email)).exists()
+    return (
+        Entitlement.objects.filter(user__isnull=True, email=normalise_email(email))
+        .claimable()
+        .exists()
+    )
 
 
 def make_claim_url(email):
@@ -93,8 +97,10 @@ def attach_guest_purchases(user, email, *, proof):
     email = normalise_email(email)
     attached = 0
     with transaction.atomic():
-        entitlements = Entitlement.objects.select_for_update().filter(
-            user__isnull=True, email=email
+        entitlements = (
+            Entitlement.objects.select_for_update(of=("self",))
+            .filter(user__isnull=True, email=email)
+            .claimable()
         )
         for entitlement in entitlements:
             entitlement.user = user

@@ -4,7 +4,7 @@ import django_filters
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
@@ -15,13 +15,14 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.reports import ReportView
 from wagtail.permission_policies import ModelPermissionPolicy
 
-from base.money import format_money
+from base.money import allocate, format_money
 from commerce.backoffice import actions
 from commerce.models import (
     Dispute,
     Entitlement,
     Order,
     OrderEvent,
+    OrderItem,
     ReconciliationRun,
     Refund,
     StripeEvent,
@@ -266,6 +267,51 @@ class SalesFilterSet(WagtailFilterSet):
         self.filters["currency"].extra["choices"] = [(c, c.upper()) for c in sorted(codes)]
 
 
+def revenue_by_course(orders):
+    """Each order's takings and refunds split over its items in proportion to their amounts
+    (a bundle's allocation, to the minor unit), then summed per course and currency, so a
+    bundle's revenue lands on its courses and no order is counted twice."""
+    rows = (
+        OrderItem.objects.filter(order__in=orders)
+        .order_by("order_id", "pk")
+        .values_list(
+            "order_id",
+            "course__title",
+            "title",
+            "unit_amount",
+            "order__currency",
+            "order__amount_total",
+            "order__amount_refunded",
+        )
+    )
+    by_order = {}
+    for order_id, *rest in rows:
+        by_order.setdefault(order_id, []).append(rest)
+    totals = {}
+    for items in by_order.values():
+        currency, paid, refunded = items[0][3], items[0][4] or 0, items[0][5] or 0
+        weights = [unit for _, _, unit, *_ in items]
+        for (course, title, *_), gross, back in zip(
+            items, allocate(paid, weights), allocate(refunded, weights), strict=True
+        ):
+            row = totals.setdefault(
+                (currency, course or title),
+                {
+                    "course": course or title,
+                    "currency": currency,
+                    "orders": 0,
+                    "gross": 0,
+                    "refunded": 0,
+                },
+            )
+            row["orders"] += 1
+            row["gross"] += gross
+            row["refunded"] += back
+    for row in totals.values():
+        row["net"] = row["gross"] - row["refunded"]
+    return sorted(totals.values(), key=lambda row: (row["currency"], -row["gross"], row["course"]))
+
+
 class SalesReportView(ReportView):
     """Paid orders by course and currency, for any period; CSV and XLSX from Wagtail."""
 
@@ -307,33 +353,18 @@ class SalesReportView(ReportView):
         return Order.objects.filter(status__in=PAID)
 
     def filter_queryset(self, queryset):
-        queryset = super().filter_queryset(queryset)
-        return (
-            queryset.values("currency", course=F("items__course__title"))
-            .annotate(
-                orders=Count("pk", distinct=True),
-                gross=Sum("amount_total"),
-                refunded=Sum("amount_refunded"),
-            )
-            .order_by("currency", "-gross")
-        )
+        return revenue_by_course(super().filter_queryset(queryset))
 
     def decorate_paginated_queryset(self, object_list):
-        rows = []
-        for row in object_list:
-            gross, refunded = row["gross"] or 0, row["refunded"] or 0
-            rows.append(
-                {
-                    **row,
-                    "gross": gross,
-                    "refunded": refunded,
-                    "net": gross - refunded,
-                    "gross_display": format_money(gross, row["currency"]),
-                    "refunded_display": format_money(refunded, row["currency"]),
-                    "net_display": format_money(gross - refunded, row["currency"]),
-                }
-            )
-        return rows
+        return [
+            {
+                **row,
+                "gross_display": format_money(row["gross"], row["currency"]),
+                "refunded_display": format_money(row["refunded"], row["currency"]),
+                "net_display": format_money(row["net"], row["currency"]),
+            }
+            for row in object_list
+        ]
 
     def get_context_data(self, *args, **kwargs):
         context = super().get_context_data(*args, **kwargs)

@@ -113,7 +113,7 @@ class OrderFilterSet(WagtailFilterSet):
 
 class OrderIndexView(SafeExportIndexView):
     def get_base_queryset(self):
-        return super().get_base_queryset().prefetch_related("items")
+        return super().get_base_queryset().select_related("gift").prefetch_related("items")
 
 
 class OrderInspectView(InspectView):
@@ -122,7 +122,8 @@ class OrderInspectView(InspectView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         order = self.object
-        context["items"] = order.items.select_related("entitlement")
+        context["items"] = order.items.select_related("entitlement__user")
+        context["gift"] = getattr(order, "gift", None)
         context["timeline"] = order.events.select_related("actor")
         context["ledger"] = order.stripe_events.all()
         context["refunds"] = order.refunds.all()
@@ -151,7 +152,7 @@ class OrderViewSet(ReadOnlyViewSet):
     list_display = [
         "public_id",
         "email",
-        Column("course_titles", label="Course"),
+        Column("description", label="What"),
         Column("outcome", label="Status"),
         MoneyColumn("amount_subtotal", label="Price"),
         MoneyColumn("amount_total", label="Paid"),
@@ -164,6 +165,9 @@ class OrderViewSet(ReadOnlyViewSet):
         "public_id",
         "email",
         "course_titles",
+        "bundle_title",
+        "items_display",
+        "gift_recipient",
         "status",
         "outcome",
         "currency",
@@ -181,6 +185,9 @@ class OrderViewSet(ReadOnlyViewSet):
     ]
     export_headings = {
         "course_titles": "Courses",
+        "bundle_title": "Bundle",
+        "items_display": "Items at their share of the price",
+        "gift_recipient": "Gift for",
         "subtotal_display": "Price",
         "amount_subtotal": "Price (minor units)",
         "amount_discount": "Discount (minor units)",

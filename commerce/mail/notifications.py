@@ -13,7 +13,7 @@ from django_q.tasks import async_task
 
 from base.money import format_money
 from commerce.mail import emails
-from commerce.models import Notification
+from commerce.models import Gift, Notification
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ SUBJECTS = {
     Notification.Kind.RESTORED: "Your course access is back",
     Notification.Kind.REVOKED: "Your course access has ended",
     Notification.Kind.ALREADY_OWNED: "You already had this course: payment refunded",
+    Notification.Kind.GIFT: "A course for you",
 }
 
 
@@ -63,10 +64,17 @@ def _context(notification):
         context["refunded_total"] = format_money(order.amount_refunded, order.currency)
         context["access_kept"] = order.items.filter(entitlement__status="active").exists()
         context["paid"] = format_money(order.amount_total or order.amount_subtotal, order.currency)
-        if notification.kind == Notification.Kind.ALREADY_OWNED and order.user_id is None:
+        gift = Gift.objects.filter(order=order).first()
+        context["gift"] = gift
+        if notification.kind == Notification.Kind.GIFT or (
+            notification.kind == Notification.Kind.ALREADY_OWNED
+            and order.user_id is None
+            and gift is None
+        ):
             from commerce.access.claims import make_claim_url
 
-            context["claim_url"] = make_claim_url(order.email)  # fresh: it expires
+            # Fresh when sent (a link expires); for a gift, the recipient's address.
+            context["claim_url"] = make_claim_url(notification.email)
     elif notification.entitlement is not None:
         context["titles"] = notification.entitlement.course.title
     context["library_url"] = settings.SITE_URL + "/my-courses/"

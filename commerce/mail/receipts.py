@@ -9,7 +9,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from commerce.mail import emails, notifications
-from commerce.models import Order
+from commerce.models import Gift, Order
 
 log = logging.getLogger(__name__)
 
@@ -17,12 +17,14 @@ log = logging.getLogger(__name__)
 def after_payment(order):
     """Once a payment is committed: the receipt, or (when the buyer already had everything)
     the automatic refund, which tells the buyer itself."""
+    from commerce.access import gifts
     from commerce.payments import refunds as refunds_module
 
     if order.already_owned_at:
         refunds_module.enqueue_already_owned_refund(order.pk)
     else:
         enqueue_receipt(order.pk)
+        gifts.after_payment(order)
 
 
 def enqueue_receipt(order_id):
@@ -36,15 +38,18 @@ def send_receipt(order_id):
         if order.receipt_sent_at or not order.paid_at or order.already_owned_at:
             return "skipped"
         items = list(order.items.select_related("course"))
+        gift = Gift.objects.filter(order=order).first()
         context = {
             "order": order,
             "items": items,
+            "gift": gift,
             "site_url": settings.SITE_URL,
             "is_guest": order.user_id is None,
+            "orders_url": settings.SITE_URL + "/my-courses/",
         }
         if items:
             context["course_url"] = settings.SITE_URL + items[0].course.url
-        if order.user_id is None:
+        if order.user_id is None and gift is None:
             from commerce.access.claims import make_claim_url
 
             context["claim_url"] = make_claim_url(order.email)

@@ -21,6 +21,7 @@ from commerce.mail import notifications, receipts
 from commerce.models import (
     Dispute,
     Entitlement,
+    Gift,
     Order,
     OrderEvent,
     OrderItem,
@@ -218,20 +219,30 @@ def access_due(
     return Entitlement.Status.ACTIVE, ""
 
 
-def _grant(order: Order, item: OrderItem) -> bool:
-    """Grant the item's course; False when the buyer already has it (no second grant)."""
-    if order.user_id is None and (
-        Entitlement.objects.filter(course_id=item.course_id, user__email__iexact=order.email)
+def owner_of(order: Order) -> tuple[int | None, str]:
+    """(user id, address) the order's courses belong to: the buyer, or a gift's recipient
+    (by address only, until they claim it; never the buyer)."""
+    gift = Gift.objects.filter(order_id=order.pk).only("recipient_email").first()
+    if gift is not None:
+        return None, gift.recipient_email
+    return order.user_id, order.email
+
+
+def _grant(order: Order, item: OrderItem, owner: tuple[int | None, str]) -> bool:
+    """Grant the item's course; False when its owner already has it (no second grant)."""
+    user_id, email = owner
+    if user_id is None and (
+        Entitlement.objects.filter(course_id=item.course_id, user__email__iexact=email)
         .active()
         .exists()
     ):
         return False  # the guest's address is an account's that owns the course
-    try:  # the partial unique index is the check: one active grant per buyer
+    try:  # the partial unique index is the check: one active grant per owner
         with transaction.atomic():
             Entitlement.objects.create(
                 course_id=item.course_id,
-                user=order.user,
-                email=order.email,
+                user_id=user_id,
+                email=email,
                 source=Entitlement.Source.PURCHASE,
                 order_item=item,
             )
@@ -249,12 +260,14 @@ def _sync_entitlements(
     order._access_changes = set()
     now = timezone.now()
     items = list(order.items.select_related("entitlement").all())
+    owner = None
     for item in items:
         entitlement = getattr(item, "entitlement", None)
         if entitlement is None:
             if wanted != Entitlement.Status.ACTIVE or order.already_owned_at:
                 continue
-            if _grant(order, item):
+            owner = owner or owner_of(order)
+            if _grant(order, item, owner):
                 notes.append(f"access granted to {item.title}")
             else:
                 notes.append(f"buyer already had access to {item.title}; no second grant")

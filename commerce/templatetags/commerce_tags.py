@@ -14,20 +14,35 @@ def money(amount, currency):
 
 @register.inclusion_tag("commerce/includes/buy_box.html", takes_context=True)
 def buy_box(context, course):
-    """Buy, enrol or continue — what the visitor can do with this course."""
-    from commerce.access import has_course_access
-    from commerce.forms import GuestCheckoutForm
+    """Buy, enrol or continue — what the visitor can do with this course or bundle."""
+    from commerce.access import has_course_access, opened_for
+    from commerce.forms import GiftForm, GuestCheckoutForm
+    from courses.models import BundlePage
 
     request = context["request"]
     user = request.user
-    has_access = not course.is_free and has_course_access(user, course)
+    is_bundle = isinstance(course, BundlePage)
+    if is_bundle:
+        courses = context.get("courses")
+        courses = course.courses() if courses is None else courses
+        owned = opened_for(user, courses) if user.is_authenticated else []
+        has_access = bool(courses) and len(owned) == len(courses)
+        first_lesson = None
+    else:
+        courses, owned = [course], []
+        has_access = not course.is_free and has_course_access(user, course)
+        first_lesson = course.first_lesson()
     return {
         "request": request,
         "course": course,
+        "is_bundle": is_bundle,
+        "on_sale": bool(courses),
+        "owned": owned,
         "user": user,
         "has_access": has_access,
-        "first_lesson": course.first_lesson(),
+        "first_lesson": first_lesson,
         "form": GuestCheckoutForm(),
+        "gift_form": GiftForm(auto_id="gift_%s"),
         "csrf_token": context.get("csrf_token"),
     }
 

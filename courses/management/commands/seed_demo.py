@@ -16,7 +16,15 @@ from wagtail.images import get_image_model
 from wagtail.models import Page, Site
 
 from base.models import HomePage
-from courses.models import CourseIndexPage, CoursePage, LessonPage, LessonResource, ModulePage
+from courses.models import (
+    BundleCourse,
+    BundlePage,
+    CourseIndexPage,
+    CoursePage,
+    LessonPage,
+    LessonResource,
+    ModulePage,
+)
 
 ADMIN_EMAIL = "admin@example.com"
 
@@ -448,6 +456,18 @@ COURSES = [
 COVER_SIZE = (960, 540)
 
 
+BUNDLE = {
+    "title": "Backend Developer Bundle",
+    "slug": "backend-developer-bundle",
+    "summary": "Python, Django and SQL together: everything to build and run a web backend.",
+    "price": 14900,
+    "courses": ["python-foundations", "django-in-production", "sql-essentials"],
+    "description": "<p>The three courses a backend developer needs, for less than their "
+    "total. Buy it for yourself, or as a gift: the recipient gets an e-mail with a link to "
+    "claim it on the day you choose.</p>",
+}
+
+
 def _mix(color, other, amount):
     return tuple(round(c + (o - c) * amount) for c, o in zip(color, other, strict=True))
 
@@ -693,6 +713,7 @@ class Command(BaseCommand):
                 continue
             self.create_course(catalog, spec)
             created += 1
+        self.ensure_bundle(catalog)
         self.ensure_admin(options["admin_password"])
         self.stdout.write(
             self.style.SUCCESS(
@@ -701,6 +722,29 @@ class Command(BaseCommand):
                 "at http://127.0.0.1:8000/admin/"
             )
         )
+
+    def ensure_bundle(self, catalog):
+        """Three paid courses at less than their total, to show bundles (and give one)."""
+        if BundlePage.objects.child_of(catalog).filter(slug=BUNDLE["slug"]).exists():
+            return
+        courses = {c.slug: c for c in CoursePage.objects.child_of(catalog)}
+        members = [courses[slug] for slug in BUNDLE["courses"] if slug in courses]
+        if not members:
+            return
+        bundle = BundlePage(
+            title=BUNDLE["title"],
+            slug=BUNDLE["slug"],
+            summary=BUNDLE["summary"],
+            price_amount=BUNDLE["price"],
+            price_currency="usd",
+            cover_image=members[0].cover_image,
+            description=[{"type": "text", "value": BUNDLE["description"]}],
+            bundle_courses=[
+                BundleCourse(course=course, sort_order=i) for i, course in enumerate(members)
+            ],
+        )
+        catalog.add_child(instance=bundle)
+        bundle.save_revision().publish()
 
     def ensure_home(self):
         home = HomePage.objects.first()
