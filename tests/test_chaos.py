@@ -19,9 +19,10 @@ from django.db import close_old_connections, connection
 from django.test import Client
 from django.urls import reverse
 
-from commerce.models import Entitlement, Order, StripeEvent
+from commerce.access import gifts
+from commerce.models import Entitlement, Gift, Order, StripeEvent
 from commerce.payments import ledger, reconciliation
-from tests.helpers import make_course, post_event, postgres_only
+from tests.helpers import make_bundle, make_course, post_event, postgres_only
 
 pytestmark = [postgres_only, pytest.mark.django_db(transaction=True)]
 
@@ -57,14 +58,18 @@ def test_chaos(catalog, emulator, monkeypatch, capsys):
     courses = [
         make_course(catalog, slug=f"chaos-{i}", price=1000 + i * 500, lessons=1) for i in range(3)
     ]
+    bundle = make_bundle(catalog, courses, price=3333, slug="chaos-bundle")
 
-    # 1. Purchases through the real checkout endpoint, then what happens at Stripe.
+    # 1. Purchases through the real checkout endpoint (courses, bundles, gifts of either),
+    # then what happens at Stripe.
     orders = []
     for i in range(PURCHASES):
         client = Client()
-        response = client.post(
-            reverse("checkout", args=[rng.choice(courses).pk]), {"email": f"buyer{i}@example.com"}
-        )
+        product = bundle if rng.random() < 0.25 else rng.choice(courses)
+        form = {"email": f"buyer{i}@example.com"}
+        if rng.random() < 0.2:
+            form.update(gift="1", recipient_email=f"friend{i}@example.com", gift_message="hi")
+        response = client.post(reverse("checkout", args=[product.pk]), form)
         assert response.status_code == 303
         order = Order.objects.get(stripe_session_url=response["Location"])
         orders.append((client, order))
@@ -171,14 +176,21 @@ def test_chaos(catalog, emulator, monkeypatch, capsys):
         final[order.status] += 1
         entitlements = list(Entitlement.objects.filter(order_item__order=order))
         active = [e for e in entitlements if e.status == "active"]
+        items = order.items.count()
+        gift = Gift.objects.filter(order=order).first()
+        owner = gift.recipient_email if gift else order.email
         if order.status != want_status:
             wrong.append((order.public_id, order.status, want_status))
-        if want_access == "active" and len(active) != 1:
+        if any(e.email != owner or (gift and e.user_id) for e in entitlements):
+            wrong.append((order.public_id, "granted to someone else"))
+        if want_access == "active" and len(active) != items:
             lost += 1
         if want_access != "active" and active:
             duplicated += 1
-        if len(active) > 1:
+        if len(active) > items:
             duplicated += 1
+        if gift and want_access == "active" and not gift.delivered_at:
+            wrong.append((order.public_id, "paid gift never delivered"))
         if want_access in ("suspended", "revoked") and any(
             e.status != want_access for e in entitlements
         ):
@@ -187,6 +199,8 @@ def test_chaos(catalog, emulator, monkeypatch, capsys):
         m.subject.rsplit(" ", 1)[-1] for m in mail.outbox if m.subject.startswith("Your receipt")
     )
     paid_orders = [o for _, o in orders if o.paid_at]
+    gift_mails = Counter(tuple(m.to) for m in mail.outbox if m.subject == "A course for you")
+    gifts_delivered = Gift.objects.filter(delivered_at__isnull=False).count()
     ledger_rows = Counter(StripeEvent.objects.values_list("status", flat=True))
 
     with capsys.disabled():  # the counts are the point: show them in every run
@@ -198,7 +212,9 @@ def test_chaos(catalog, emulator, monkeypatch, capsys):
         print(
             f"chaos: final states {dict(final)}; ledger {dict(ledger_rows)}; "
             f"reconciliation fixed {first.summary['orders_fixed']} orders and recovered "
-            f"{first.summary['events_recovered']} events; receipts {sum(receipts.values())}"
+            f"{first.summary['events_recovered']} events; receipts {sum(receipts.values())}; "
+            f"bundles {sum(1 for _, o in orders if o.bundle_id)}, "
+            f"gifts {Gift.objects.count()} ({gifts_delivered} delivered)"
         )
         print(
             f"chaos: wrong {len(wrong)}, lost {lost}, duplicated {duplicated}, "
@@ -216,3 +232,6 @@ def test_chaos(catalog, emulator, monkeypatch, capsys):
         if o.status in ("paid", "partially_refunded")
     )
     assert all(count == 1 for count in receipts.values())
+    assert sum(gift_mails.values()) == gifts_delivered  # each delivered gift told once
+    assert all(count == 1 for count in gift_mails.values())
+    assert gifts.deliver_due() == {"due": 0, "delivered": 0}  # nothing left behind
