@@ -16,6 +16,7 @@ from wagtail.search import index
 
 from base.money import format_money
 from courses.blocks import CourseDescriptionBlock, LessonBodyBlock
+from courses.forms import BundlePageForm
 
 CURRENCIES = [
     (code, code.upper())
@@ -188,6 +189,7 @@ class BundlePage(Page):
     search_fields = Page.search_fields + [index.SearchField("summary")]
     parent_page_types = ["courses.CourseIndexPage"]
     subpage_types = []
+    base_form_class = BundlePageForm
 
     class Meta:
         constraints = [

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from commerce.models import Entitlement, Order
 from commerce.payments import reconciliation
-from courses.models import BundleCourse
+from courses.models import BundleCourse, BundlePage
 from tests.helpers import (
     deliver,
     entitle,
@@ -94,6 +94,59 @@ def test_the_bundle_page_costs_the_same_queries_for_two_courses_and_eight(
         return len(captured)
 
     assert queries(small.url) == queries(large.url)
+
+
+def bundle_form(courses, **fields):
+    from wagtail.test.utils.form_data import inline_formset, nested_form_data, streamfield
+
+    return nested_form_data(
+        {
+            "title": "Pack",
+            "slug": "pack",
+            "summary": "Two courses.",
+            "price_amount": 5000,
+            "price_currency": "usd",
+            "description": streamfield([]),
+            "bundle_courses": inline_formset(
+                [{"course": c.pk, "ORDER": i} for i, c in enumerate(courses)]
+            ),
+            "action-publish": "publish",
+            **fields,
+        }
+    )
+
+
+def add_bundle_url(catalog):
+    return reverse("wagtailadmin_pages:add", args=["courses", "bundlepage", catalog.pk])
+
+
+def test_an_editor_publishes_a_bundle_in_the_admin(superuser_client, catalog, courses):
+    response = superuser_client.post(add_bundle_url(catalog), bundle_form(courses[1::-1]))
+    assert response.status_code == 302
+    bundle = BundlePage.objects.get(slug="pack")
+    assert bundle.live and bundle.courses() == [courses[1], courses[0]]
+
+
+def test_the_admin_refuses_a_bundle_that_mixes_currencies(superuser_client, catalog, courses):
+    euro = make_course(catalog, slug="euro", price=1000, currency="eur")
+    response = superuser_client.post(add_bundle_url(catalog), bundle_form([courses[0], euro]))
+    assert response.status_code == 200
+    assert b"Priced in another currency than the bundle&#x27;s: Euro." in response.content
+    assert not BundlePage.objects.exists()
+
+
+def test_the_admin_refuses_a_course_twice_in_a_bundle(superuser_client, catalog, courses):
+    response = superuser_client.post(add_bundle_url(catalog), bundle_form([courses[0]] * 2))
+    assert response.status_code == 200 and b"Please correct the duplicate" in response.content
+    assert not BundlePage.objects.exists()
+
+
+def test_the_admin_refuses_a_free_bundle(superuser_client, catalog, courses):
+    response = superuser_client.post(
+        add_bundle_url(catalog), bundle_form(courses[:2], price_amount=0)
+    )
+    assert response.status_code == 200 and b"A bundle has a price" in response.content
+    assert not BundlePage.objects.exists()
 
 
 def test_a_bundle_must_be_priced_in_its_courses_currency(catalog, courses):
