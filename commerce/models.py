@@ -4,9 +4,14 @@ import re
 import secrets
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from modelcluster.fields import ParentalKey
+from modelcluster.models import ClusterableModel
+from wagtail.admin.panels import FieldPanel, InlinePanel
+from wagtail.models import Orderable
 
 from base.money import format_money
 
@@ -309,6 +314,10 @@ class Notification(models.Model):
         REVOKED = "revoked", "Access revoked"
         ALREADY_OWNED = "already_owned", "Already owned: payment refunded"
         GIFT = "gift", "Gift delivered to its recipient"
+        WELCOME = "welcome", "Membership started"
+        PAYMENT_FAILED = "payment_failed", "Membership payment failed"
+        CANCELLING = "cancelling", "Membership cancellation confirmed"
+        MEMBERSHIP_ENDED = "membership_ended", "Membership access ended"
 
     key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -318,6 +327,9 @@ class Notification(models.Model):
     )
     entitlement = models.ForeignKey(
         "Entitlement", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    membership = models.ForeignKey(
+        "Membership", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -562,3 +574,224 @@ class LessonDocument(models.Model):
 
     def __str__(self):
         return f"document {self.document_id} in lesson {self.lesson_id}"
+
+
+# --- memberships (Stripe Billing) ------------------------------------------------------------
+
+
+def new_membership_id():
+    return "mem_" + secrets.token_urlsafe(18)
+
+
+class MembershipPlan(ClusterableModel):
+    """What a membership opens and what it costs per interval. Retiring a plan stops new
+    sign-ups; its members keep their access for as long as Stripe bills them."""
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    all_courses = models.BooleanField(
+        default=False, help_text="Opens every course, including courses published later."
+    )
+    active = models.BooleanField(default=True, help_text="Untick to stop selling this plan.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    panels = [
+        FieldPanel("name"),
+        FieldPanel("description"),
+        FieldPanel("active"),
+        FieldPanel("all_courses"),
+        InlinePanel("plan_courses", heading="Courses (unless all courses)", label="Course"),
+        InlinePanel("prices", heading="Prices", label="Price", min_num=1, max_num=2),
+    ]
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def covers(self, course_id):
+        return self.all_courses or self.plan_courses.filter(course_id=course_id).exists()
+
+    def price_for(self, interval):
+        return self.prices.filter(interval=interval).first()
+
+
+class PlanCourse(Orderable):
+    plan = ParentalKey(MembershipPlan, on_delete=models.CASCADE, related_name="plan_courses")
+    course = models.ForeignKey("courses.CoursePage", on_delete=models.CASCADE, related_name="+")
+
+    panels = [FieldPanel("course")]
+
+    class Meta(Orderable.Meta):
+        constraints = [models.UniqueConstraint(fields=["plan", "course"], name="plan_course_once")]
+
+    def __str__(self):
+        return f"{self.course} in {self.plan}"
+
+
+class PlanPrice(Orderable):
+    class Interval(models.TextChoices):
+        MONTH = "month", "Monthly"
+        YEAR = "year", "Yearly"
+
+    plan = ParentalKey(MembershipPlan, on_delete=models.CASCADE, related_name="prices")
+    interval = models.CharField(max_length=5, choices=Interval.choices)
+    amount = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)], help_text="Per interval, in minor units (cents)."
+    )
+    currency = models.CharField(
+        max_length=3,
+        default="usd",
+        validators=[RegexValidator(r"^[a-z]{3}$", "Use a lower-case ISO 4217 code.")],
+    )
+    trial_days = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(730)], help_text="Free trial; 0 for none."
+    )
+    # The Stripe Price made for exactly this amount, currency and interval (made once, reused;
+    # a new one when the amount changes, since Stripe prices cannot change).
+    stripe_price_id = models.CharField(max_length=255, blank=True, editable=False)
+    stripe_price_for = models.CharField(max_length=100, blank=True, editable=False)
+
+    panels = [
+        FieldPanel("interval"),
+        FieldPanel("amount"),
+        FieldPanel("currency"),
+        FieldPanel("trial_days"),
+    ]
+
+    class Meta(Orderable.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "interval"], name="plan_price_per_interval"),
+            models.CheckConstraint(condition=CURRENCY_CHECK, name="planprice_currency_iso"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="planprice_positive"),
+        ]
+
+    def __str__(self):
+        return f"{format_money(self.amount, self.currency)} {self.get_interval_display().lower()}"
+
+    @property
+    def signature(self):
+        return f"{self.amount}-{self.currency}-{self.interval}"
+
+
+class Membership(models.Model):
+    """A learner's subscription to a plan. Stripe's facts are stored as Stripe states them;
+    ``access_until`` is derived from them at every change, so the access check is one indexed
+    comparison and a grace period or the end of a paid period needs no job to take effect."""
+
+    class Status(models.TextChoices):
+        CHECKOUT = "checkout", "Checkout open"
+        INCOMPLETE = "incomplete", "Incomplete"
+        INCOMPLETE_EXPIRED = "incomplete_expired", "Never paid"
+        TRIALING = "trialing", "Trial"
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Payment overdue"
+        UNPAID = "unpaid", "Unpaid"
+        CANCELED = "canceled", "Ended"
+        PAUSED = "paused", "Paused"
+        ABANDONED = "abandoned", "Checkout abandoned"
+
+    LIVE = ("trialing", "active", "past_due", "unpaid", "paused", "incomplete")
+    ENDED = ("canceled", "incomplete_expired", "abandoned")
+
+    public_id = models.CharField(
+        max_length=40, unique=True, default=new_membership_id, editable=False
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships"
+    )
+    plan = models.ForeignKey(MembershipPlan, on_delete=models.PROTECT, related_name="members")
+    interval = models.CharField(max_length=5, choices=PlanPrice.Interval.choices)
+    amount = models.PositiveIntegerField(help_text="Price per interval at sign-up.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CHECKOUT)
+    stripe_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    stripe_session_url = models.URLField(max_length=1000, blank=True)
+    stripe_subscription_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    trial_end = models.DateTimeField(null=True, blank=True)
+    past_due_since = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    access_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "access_until"])]
+        constraints = [
+            models.CheckConstraint(condition=CURRENCY_CHECK, name="membership_currency_iso"),
+            # One open checkout per learner and plan: a double click opens one session.
+            models.UniqueConstraint(
+                fields=["user", "plan"],
+                condition=Q(status="checkout"),
+                name="one_open_membership_checkout",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.public_id} ({self.plan}, {self.status})"
+
+    @property
+    def is_live(self):
+        return self.status in self.LIVE
+
+    def opens_now(self, now=None):
+        return bool(self.access_until and self.access_until > (now or timezone.now()))
+
+    @property
+    def price_display(self):
+        return f"{format_money(self.amount, self.currency)} per {self.interval}"
+
+
+class MembershipEvent(models.Model):
+    """Append-only trail of everything that happened to a membership."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="events")
+    source = models.CharField(max_length=20, choices=OrderEvent.Source.choices)
+    stripe_event_id = models.CharField(max_length=255, blank=True)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    message = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"{self.membership_id} {self.from_status}→{self.to_status}: {self.message[:60]}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("Membership events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Membership events are append-only.")
+
+
+class Invoice(models.Model):
+    """One row per Stripe invoice of a membership: what was billed, paid or failed."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="invoices")
+    stripe_invoice_id = models.CharField(max_length=255, unique=True)
+    status = models.CharField(max_length=20)
+    amount_due = models.PositiveIntegerField(default=0)
+    amount_paid = models.PositiveIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    period_end = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.stripe_invoice_id} ({self.status})"
+
+    @property
+    def amount_display(self):
+        return format_money(self.amount_paid or self.amount_due, self.currency)

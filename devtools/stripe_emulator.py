@@ -32,6 +32,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import stripe
 
+from devtools.stripe_billing import BillingMixin
+
 log = logging.getLogger("stripe_emulator")
 
 FIXTURES = json.loads((Path(__file__).with_name("stripe_fixtures.json")).read_text())["resources"]
@@ -83,7 +85,7 @@ def decode_form(pairs):
     return listify(root)
 
 
-class Emulator:
+class Emulator(BillingMixin):
     """All state lives here, behind one lock; the HTTP handler only translates."""
 
     def __init__(
@@ -112,6 +114,7 @@ class Emulator:
         self.fail_requests = 0  # answer 500 api_error without doing the work
         self._queue = queue.Queue()
         self._worker = None
+        self._billing_init()
 
     # --- webhooks --------------------------------------------------------------------------
 
@@ -186,11 +189,14 @@ class Emulator:
     # --- API --------------------------------------------------------------------------------
 
     def create_session(self, params):
-        if params.get("mode") != "payment":
-            raise StripeError(400, "Only mode=payment is emulated.", param="mode")
+        mode = params.get("mode")
+        if mode not in ("payment", "subscription"):
+            raise StripeError(400, "Only mode=payment and mode=subscription are emulated.")
         items = params.get("line_items") or []
         if not items:
             raise StripeError(400, "line_items is required.", param="line_items")
+        if mode == "subscription":
+            items = [self._recurring_line(raw) for raw in items]
         session_id = new_id("cs")
         line_items, subtotal, currency = [], 0, None
         for raw in items:
@@ -246,13 +252,18 @@ class Emulator:
                 400, "expires_at must be 30 minutes to 24 hours from now.", param="expires_at"
             )
         email = params.get("customer_email")
+        if params.get("customer"):
+            customer = self.customers.get(params["customer"])
+            if customer is None:
+                raise StripeError(404, f"No such customer: '{params['customer']}'")
+            email = customer["email"]
         session = example(
             "checkout.session",
             id=session_id,
             created=now,
             expires_at=expires_at,
             livemode=False,
-            mode="payment",
+            mode=mode,
             status="open",
             payment_status="unpaid",
             payment_intent=None,
@@ -260,7 +271,8 @@ class Emulator:
             metadata=params.get("metadata") or {},
             customer_email=email,
             customer_details=None,
-            customer=None,
+            customer=params.get("customer"),
+            subscription=None,
             customer_creation="if_required",
             allow_promotion_codes=params.get("allow_promotion_codes") == "true",
             amount_subtotal=subtotal,
@@ -296,9 +308,28 @@ class Emulator:
         session["_payment_intent_metadata"] = (params.get("payment_intent_data") or {}).get(
             "metadata"
         ) or {}
+        if mode == "subscription":
+            session["_price"] = items[0]["_price"]
+            session["_subscription_data"] = params.get("subscription_data") or {}
+            if session["_subscription_data"].get("trial_period_days"):
+                session["amount_total"] = 0
         self.sessions[session_id] = session
         self.line_items[session_id] = line_items
         return session
+
+    def _recurring_line(self, raw):
+        price = self.prices.get(raw.get("price") or "")
+        if price is None:
+            raise StripeError(400, f"No such price: '{raw.get('price')}'", param="line_items")
+        return {
+            "_price": price["id"],
+            "quantity": raw.get("quantity", 1),
+            "price_data": {
+                "currency": price["currency"],
+                "unit_amount": price["unit_amount"],
+                "product_data": {"name": "Membership"},
+            },
+        }
 
     def public(self, session):
         return {k: v for k, v in session.items() if not k.startswith("_")}
@@ -333,6 +364,16 @@ class Emulator:
             raise StripeError(400, "This checkout session is no longer open.")
         if method == "decline":
             return "declined"
+        if session["mode"] == "subscription":
+            self.start_subscription(session)
+            session["status"] = "complete"
+            session["payment_status"] = "paid" if session["amount_total"] else "no_payment_required"
+            session["customer_details"] = example("checkout.session")["customer_details"] | {
+                "email": session["customer_email"],
+                "name": "Test Buyer",
+            }
+            self.emit("checkout.session.completed", self.public(session))
+            return "paid"
         percent = PROMOTION_CODES.get(promotion_code.strip().upper()) if promotion_code else None
         if promotion_code and (percent is None or not session["allow_promotion_codes"]):
             return "bad_code"
@@ -596,6 +637,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._api(method, path, params, raw)
             if path.startswith("/pay/"):
                 return self._hosted(method, path.removeprefix("/pay/").strip("/"), params)
+            if path.startswith("/portal/"):
+                return self._portal(method, path.removeprefix("/portal/").strip("/"), params)
             if path.startswith("/_control/"):
                 with emu.lock:
                     return self._send(200, self._control(path, params))
@@ -685,6 +728,14 @@ class Handler(BaseHTTPRequestHandler):
             return charge
         if parts == ["refunds"] and method == "POST":
             return emu.create_refund(params)
+        if parts == ["prices"] and method == "POST":
+            return emu.create_price(params)
+        if parts[:1] == ["subscriptions"] and len(parts) == 2:
+            if method == "POST":
+                return emu.update_subscription(parts[1], params)
+            return emu.subscription(parts[1])
+        if parts == ["billing_portal", "sessions"] and method == "POST":
+            return emu.create_portal_session(params)
         if parts == ["events"] and method == "GET":
             return emu.list_events(params)
         if parts[:1] == ["events"] and len(parts) == 2 and method == "GET":
@@ -733,6 +784,22 @@ class Handler(BaseHTTPRequestHandler):
             return emu.settle_async(params.get("session", ""), params.get("outcome") == "succeeded")
         if action == "expire":
             return emu.public(emu.expire_session(params.get("session", "")))
+        if action == "renew":  # the subscription's period ends now
+            return emu.renew(params.get("subscription", ""))
+        if action == "fail_payments":  # the customer's card is declined from now on (or not)
+            sub = emu.subscription(params.get("subscription", ""))
+            if params.get("fail", "true") == "true":
+                emu.failing_customers.add(sub["customer"])
+            else:
+                emu.failing_customers.discard(sub["customer"])
+            return {
+                "customer": sub["customer"],
+                "failing": sub["customer"] in emu.failing_customers,
+            }
+        if action == "end_subscription":  # Stripe gives up on an unpaid subscription
+            return emu.cancel_subscription(
+                params.get("subscription", ""), params.get("status", "canceled")
+            )
         raise StripeError(404, f"Unknown control action {action!r}.")
 
     def _target(self, params):
@@ -741,6 +808,20 @@ class Handler(BaseHTTPRequestHandler):
             session = self.emulator.session(params["session"])
             params = dict(params, payment_intent=session.get("payment_intent") or "")
         return params
+
+    # --- billing portal page ----------------------------------------------------------------
+
+    def _portal(self, method, session_id, params):
+        emu = self.emulator
+        with emu.lock:
+            if session_id not in emu.portal_sessions:
+                raise StripeError(404, "No such billing portal session.")
+            if method == "POST":
+                emu.portal_action(
+                    session_id, params.get("action", ""), params.get("subscription", "")
+                )
+            page = emu.portal_page(session_id)
+        self._send(200, page, content_type="text/html; charset=utf-8")
 
     # --- hosted checkout page ---------------------------------------------------------------
 

@@ -1,10 +1,12 @@
 """The learner's library in a constant number of queries, however many courses they own."""
 
+from types import SimpleNamespace
+
 from django.db.models import Q
 from django.utils import timezone
 
-from commerce.models import Entitlement, Order
-from courses.models import LessonPage
+from commerce.models import Entitlement, Membership, Order, PlanCourse
+from courses.models import CoursePage, LessonPage
 from learner.models import CourseCompletion, LessonProgress
 
 
@@ -16,6 +18,27 @@ def build(user):
         .select_related("course", "course__cover_image")
         .order_by("-granted_at")
     )
+    memberships = list(
+        Membership.objects.filter(user=user)
+        .exclude(status__in=[Membership.Status.CHECKOUT, Membership.Status.ABANDONED])
+        .select_related("plan")
+        .order_by("-created_at")
+    )
+    owned = {e.course_id for e in entitlements}
+    opening = [m for m in memberships if m.opens_now(now)]
+    member_courses = []
+    if opening:
+        plans = {m.plan_id: m.plan for m in opening}
+        member_courses = CoursePage.objects.live().select_related("cover_image").order_by("title")
+        if not any(plan.all_courses for plan in plans.values()):
+            member_courses = member_courses.filter(
+                pk__in=PlanCourse.objects.filter(plan_id__in=plans).values("course_id")
+            )
+        member_courses = [c for c in member_courses if c.pk not in owned]
+    # A course opened by a membership is listed like a bought one, without an entitlement.
+    entitlements += [
+        SimpleNamespace(course=c, expires_at=None, via="membership") for c in member_courses
+    ]
     courses = [e.course for e in entitlements if e.course.live]
     lessons_by_course = {}
     if courses:
@@ -76,4 +99,4 @@ def build(user):
     )
     for order in orders:
         order.gift_claimed = order.pk in claimed
-    return {"library": items, "orders": orders}
+    return {"library": items, "orders": orders, "memberships": memberships}

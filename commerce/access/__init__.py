@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from commerce.models import Entitlement
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, Q
+from django.utils import timezone
+
+from commerce.models import Entitlement, Membership
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -21,7 +25,23 @@ def has_course_access(user: User | AnonymousUser | None, course: CoursePage) -> 
         return False
     if user.is_staff or user.is_superuser:
         return True
-    return Entitlement.objects.filter(user_id=user.pk, course_id=course.pk).active().exists()
+    return entitled_or_member(user.pk, course.pk)
+
+
+def entitled_or_member(user_id: int, course_id: int) -> bool:
+    """A purchase (active entitlement) or a membership whose plan covers the course and whose
+    access has not run out: independent of each other, asked in one query."""
+    now = timezone.now()
+    entitled = Entitlement.objects.filter(user_id=user_id, course_id=course_id).active(now)
+    member = Membership.objects.filter(user_id=user_id, access_until__gt=now).filter(
+        Q(plan__all_courses=True) | Q(plan__plan_courses__course_id=course_id)
+    )
+    return (
+        get_user_model()
+        .objects.filter(pk=user_id)
+        .filter(Exists(entitled) | Exists(member))
+        .exists()
+    )
 
 
 def can_view_lesson(
@@ -41,4 +61,17 @@ def opened_for(user: User | AnonymousUser | None, courses: list[CoursePage]) -> 
         .active()
         .values_list("course_id", flat=True)
     )
+    entitled |= member_course_ids(user.pk, [c.pk for c in courses])
     return [c for c in courses if c.price_amount == 0 or c.pk in entitled]
+
+
+def member_course_ids(user_id: int, course_ids: list[int]) -> set[int]:
+    """Which of these courses the learner's current memberships open (one query)."""
+    plans = list(
+        Membership.objects.filter(user_id=user_id, access_until__gt=timezone.now()).values_list(
+            "plan__all_courses", "plan__plan_courses__course_id"
+        )
+    )
+    if any(all_courses for all_courses, _ in plans):
+        return set(course_ids)
+    return {course_id for _, course_id in plans if course_id in set(course_ids)}

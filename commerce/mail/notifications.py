@@ -26,15 +26,25 @@ SUBJECTS = {
     Notification.Kind.REVOKED: "Your course access has ended",
     Notification.Kind.ALREADY_OWNED: "You already had this course: payment refunded",
     Notification.Kind.GIFT: "A course for you",
+    Notification.Kind.WELCOME: "Welcome: your membership has started",
+    Notification.Kind.PAYMENT_FAILED: "Your membership payment did not go through",
+    Notification.Kind.CANCELLING: "Your membership is cancelled",
+    Notification.Kind.MEMBERSHIP_ENDED: "Your membership has ended",
 }
 
 
-def record(kind, *, key, email, order=None, entitlement=None, **data):
+def record(kind, *, key, email, order=None, entitlement=None, membership=None, **data):
     """Record that the buyer must be told; sent after commit. Recording twice is a no-op."""
     try:
         with transaction.atomic():
             notification = Notification.objects.create(
-                key=key, kind=kind, email=email, order=order, entitlement=entitlement, data=data
+                key=key,
+                kind=kind,
+                email=email,
+                order=order,
+                entitlement=entitlement,
+                membership=membership,
+                data=data,
             )
     except IntegrityError:
         return None
@@ -77,6 +87,10 @@ def _context(notification):
             context["claim_url"] = make_claim_url(notification.email)
     elif notification.entitlement is not None:
         context["titles"] = notification.entitlement.course.title
+    if notification.membership_id:
+        context["membership"] = notification.membership
+        context["billing_url"] = settings.SITE_URL + "/account/billing/"
+        context["plans_url"] = settings.SITE_URL + "/membership/"
     context["library_url"] = settings.SITE_URL + "/my-courses/"
     return context
 
@@ -86,7 +100,7 @@ def send(notification_id):
     with transaction.atomic():
         notification = (
             Notification.objects.select_for_update(of=("self",))
-            .select_related("order", "entitlement__course")
+            .select_related("order", "entitlement__course", "membership__plan")
             .get(pk=notification_id)
         )
         if notification.sent_at:

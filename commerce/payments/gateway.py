@@ -112,3 +112,22 @@ def session_for_payment_intent(payment_intent_id):
     result = list_checkout_sessions(payment_intent=payment_intent_id, limit=1)
     data = result.get("data") or []
     return data[0] if data else None
+
+
+def create_price(params, *, idempotency_key):
+    return _call(
+        "create price",
+        client().v1.prices.create,
+        params=params,
+        options={"idempotency_key": idempotency_key},
+    )
+
+
+def retrieve_subscription(subscription_id):
+    return _call("retrieve subscription", client().v1.subscriptions.retrieve, subscription_id)
+
+
+def create_billing_portal_session(params):
+    return _call(
+        "create billing portal session", client().v1.billing_portal.sessions.create, params=params
+    )

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from commerce.billing import memberships
 from commerce.models import Order, OrderEvent, StripeEvent
 from commerce.payments import fulfilment, gateway
 from commerce.payments.gateway import StripeObject
@@ -92,10 +93,24 @@ def verify(payload: bytes, header: str | None) -> StripeObject:
 # --- handlers ------------------------------------------------------------------------------
 
 
-def _session(event: StripeObject, row: StripeEvent, source: str, hint: str | None = None) -> Order:
+def _session(
+    event: StripeObject, row: StripeEvent, source: str, hint: str | None = None
+) -> Order | None:
+    session = event["data"]["object"]
+    if session.get("mode") == "subscription":
+        memberships.apply_session(session, source=source, event_id=row.event_id)
+        return None
     return fulfilment.fulfil_checkout_session(
-        event["data"]["object"], source=source, event_id=row.event_id, hint=hint
+        session, source=source, event_id=row.event_id, hint=hint
     )
+
+
+def _subscription(event: StripeObject, row: StripeEvent, source: str) -> None:
+    memberships.apply_subscription(event["data"]["object"], source=source, event_id=row.event_id)
+
+
+def _invoice(event: StripeObject, row: StripeEvent, source: str) -> None:
+    memberships.apply_invoice(event["data"]["object"], source=source, event_id=row.event_id)
 
 
 def _refund(event: StripeObject, row: StripeEvent, source: str) -> Order:
@@ -110,8 +125,8 @@ def _dispute(event: StripeObject, row: StripeEvent, source: str, closed: bool) -
     )
 
 
-# Each handler takes (event, its ledger row, source) and returns the order it settled.
-HANDLERS: dict[str, Callable[[StripeObject, StripeEvent, str], Order]] = {
+# Each handler takes (event, its ledger row, source) and returns the order it settled, if any.
+HANDLERS: dict[str, Callable[[StripeObject, StripeEvent, str], Order | None]] = {
     "checkout.session.completed": _session,
     "checkout.session.async_payment_succeeded": _session,
     "checkout.session.async_payment_failed": lambda e, r, s: _session(e, r, s, "async_failed"),
@@ -119,6 +134,11 @@ HANDLERS: dict[str, Callable[[StripeObject, StripeEvent, str], Order]] = {
     "charge.refunded": _refund,
     "charge.dispute.created": lambda e, r, s: _dispute(e, r, s, closed=False),
     "charge.dispute.closed": lambda e, r, s: _dispute(e, r, s, closed=True),
+    "customer.subscription.created": _subscription,
+    "customer.subscription.updated": _subscription,
+    "customer.subscription.deleted": _subscription,
+    "invoice.paid": _invoice,
+    "invoice.payment_failed": _invoice,
 }
 
 
@@ -139,6 +159,20 @@ def _malformed(event: StripeObject) -> str:
                 return f"{key} is not an integer"
         if not isinstance(obj.get("total_details") or {}, dict):
             return "total_details is not an object"
+    if kind in ("customer", "invoice"):
+        if not isinstance(obj.get("metadata") or {}, dict):
+            return "metadata is not an object"
+        if not isinstance(obj.get("status") or "", str):
+            return "status is not a string"
+        for key in ("subscription", "customer"):
+            value = obj.get(key)
+            if value is not None and not isinstance(value, str | dict):
+                return f"{key} is not an id"
+        if not isinstance(obj.get("parent") or {}, dict):
+            return "parent is not an object"
+        items = obj.get("items") or {}
+        if not isinstance(items, dict) or not isinstance(items.get("data") or [], list):
+            return "items is not a list object"
     if kind == "charge":
         if event["type"] == "charge.refunded":
             if not isinstance(obj.get("amount_refunded") or 0, int):
