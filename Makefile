@@ -25,6 +25,7 @@ install: $(VENV)/.installed
 demo: install
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo_plan
 	$(DEMO_ENV) $(BIN)/python manage.py setup_schedules
 	$(DEMO_ENV) $(BIN)/python -m devtools.demo --port $(PORT) --stripe-port $(STRIPE_PORT)
 

@@ -512,6 +512,8 @@ class ReconciliationRun(models.Model):
         ("orders_fixed", "Orders brought up to date"),
         ("events_seen", "Stripe events seen"),
         ("events_recovered", "Missed events recovered"),
+        ("memberships_checked", "Memberships checked"),
+        ("memberships_fixed", "Memberships brought up to date"),
     ]
 
     def figures(self):
@@ -609,6 +611,10 @@ class MembershipPlan(ClusterableModel):
 
     def __str__(self):
         return self.name
+
+    @property
+    def prices_text(self):
+        return ", ".join(str(price) for price in self.prices.all())
 
     def covers(self, course_id):
         return self.all_courses or self.plan_courses.filter(course_id=course_id).exists()

@@ -440,3 +440,60 @@ def test_my_courses_shows_the_membership_and_its_courses(member_client, plan, co
     page = member_client.get(reverse("my_courses")).content.decode()
     assert course.title in page and "with your membership" in page
     assert "Pro" in page and "Active, renews" in page and "/account/billing/" in page
+
+
+# --- the admin -----------------------------------------------------------------------------
+
+
+def test_the_owner_creates_a_plan_with_prices_and_courses_in_the_admin(superuser_client, course):
+    from wagtail.test.utils.form_data import inline_formset, nested_form_data
+
+    data = nested_form_data(
+        {
+            "name": "Starter",
+            "description": "One course.",
+            "active": "on",
+            "plan_courses": inline_formset([{"course": course.pk, "ORDER": 0}]),
+            "prices": inline_formset(
+                [
+                    {"interval": "month", "amount": 900, "currency": "usd", "trial_days": 7},
+                    {"interval": "year", "amount": 9000, "currency": "usd", "trial_days": 0},
+                ]
+            ),
+        }
+    )
+    response = superuser_client.post(reverse("commerce_membershipplan:add"), data)
+    assert response.status_code == 302
+    plan = MembershipPlan.objects.get(name="Starter")
+    assert plan.covers(course.pk) and plan.price_for("month").trial_days == 7
+    assert plan.prices_text == "$9.00 monthly, $90.00 yearly"
+
+
+def test_the_admin_lists_and_inspects_memberships(superuser_client, member_client, plan, emulator):
+    membership = subscribe(member_client, plan, emulator)
+    listing = superuser_client.get(reverse("commerce_membership:index") + "?status=active")
+    assert listing.status_code == 200 and membership.public_id.encode() in listing.content
+    page = superuser_client.get(reverse("commerce_membership:inspect", args=[membership.pk]))
+    assert page.status_code == 200
+    assert b"$15.00" in page.content and membership.stripe_subscription_id.encode() in page.content
+    assert b"invoice" in page.content
+
+
+def test_editors_without_commerce_permissions_see_no_memberships(editor_client, plan):
+    for name in ("commerce_membership:index", "commerce_membershipplan:index"):
+        response = editor_client.get(reverse(name))
+        assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
+def test_the_demo_plan_is_created_once_and_opens_every_course(db):
+    from django.core.management import call_command
+
+    call_command("seed_demo_plan", verbosity=0)
+    call_command("seed_demo_plan", verbosity=0)
+    plan = MembershipPlan.objects.get()
+    assert plan.all_courses and plan.prices_text == "$19.00 monthly, $190.00 yearly"
+
+
+def test_a_course_page_names_the_plans_that_include_it(client, plan, course):
+    page = client.get(course.url).content.decode()
+    assert "Also included in the Pro membership" in page and "/membership/" in page

@@ -14,7 +14,15 @@ from wagtail.admin.widgets.button import HeaderButton
 from wagtail.permission_policies import ModelPermissionPolicy
 
 from base.money import format_money
-from commerce.models import DownloadEvent, Entitlement, Order, ReconciliationRun, StripeEvent
+from commerce.models import (
+    DownloadEvent,
+    Entitlement,
+    Membership,
+    MembershipPlan,
+    Order,
+    ReconciliationRun,
+    StripeEvent,
+)
 from commerce.payments import refunds
 from courses.models import CoursePage
 
@@ -327,10 +335,83 @@ class ReconciliationRunViewSet(ReadOnlyViewSet):
     copy_view_enabled = False
 
 
+class PlanViewSet(ModelViewSet):
+    """Plans are edited by the shop owner: prices and courses inline. A plan with members is
+    retired (untick Active), never deleted (its members' rows protect it)."""
+
+    model = MembershipPlan
+    name = "commerce_membershipplan"
+    icon = "group"
+    menu_label = "Membership plans"
+    url_prefix = "commerce/membership-plans"
+    add_to_admin_menu = False
+    copy_view_enabled = False
+    list_display = ["name", "active", "all_courses", Column("prices_text", label="Prices")]
+    list_filter = ["active"]
+    search_fields = ["name"]
+    search_backend_name = None
+    add_to_reference_index = False
+
+
+class MembershipInspectView(InspectView):
+    template_name = "commerce/admin/membership_inspect.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["invoices"] = self.object.invoices.all()
+        context["timeline"] = self.object.events.all()
+        return context
+
+
+class MembershipIndexView(SafeExportIndexView):
+    def get_base_queryset(self):
+        return super().get_base_queryset().select_related("user", "plan")
+
+
+class MembershipViewSet(ReadOnlyViewSet):
+    model = Membership
+    name = "commerce_membership"
+    icon = "user"
+    menu_label = "Memberships"
+    url_prefix = "commerce/memberships"
+    index_view_class = MembershipIndexView
+    list_display = [
+        "public_id",
+        "user",
+        "plan",
+        Column("get_status_display", label="Status"),
+        Column("price_display", label="Price"),
+        DateColumn("current_period_end", label="Paid until"),
+        DateColumn("access_until", label="Access until"),
+    ]
+    list_filter = ["plan", "status", "interval", "cancel_at_period_end"]
+    search_fields = ["public_id", "user__email", "stripe_subscription_id", "stripe_customer_id"]
+    search_backend_name = None
+    list_export = [
+        "public_id",
+        "user_id",
+        "plan_id",
+        "status",
+        "interval",
+        "amount",
+        "currency",
+        "current_period_end",
+        "cancel_at_period_end",
+        "access_until",
+        "created_at",
+        "ended_at",
+        "stripe_subscription_id",
+    ]
+    export_filename = "memberships"
+    inspect_view_enabled = True
+    inspect_view_class = MembershipInspectView
+    copy_view_enabled = False
+
+
 def register_policies():
     from wagtail.permissions import register_permission_policy
 
-    for model in (Order, Entitlement, StripeEvent, ReconciliationRun, DownloadEvent):
+    for model in (Order, Entitlement, StripeEvent, ReconciliationRun, DownloadEvent, Membership):
         register_permission_policy(model, ReadOnlyPolicy(model))
 
 
@@ -391,4 +472,6 @@ class CommerceGroup(ViewSetGroup):
         StripeEventViewSet,
         ReconciliationRunViewSet,
         DownloadEventViewSet,
+        MembershipViewSet,
+        PlanViewSet,
     )

@@ -91,6 +91,8 @@ class Summary(TypedDict):
     orders_fixed: int
     events_seen: int
     events_recovered: int
+    memberships_checked: int
+    memberships_fixed: int
     fixed: list[str]
 
 
@@ -107,6 +109,8 @@ def reconcile(
         "orders_fixed": 0,
         "events_seen": 0,
         "events_recovered": 0,
+        "memberships_checked": 0,
+        "memberships_fixed": 0,
         "fixed": [],
     }
     source = OrderEvent.Source.RECONCILIATION
@@ -144,6 +148,12 @@ def reconcile(
             summary["fixed"].append(f"event {event['id']} ({event['type']})")
             if not dry_run:
                 ledger.process(event, source=source)
+        if not dry_run:  # memberships: each live one fetched from Stripe and brought in line
+            from commerce.billing import memberships
+
+            checked = memberships.reconcile(source)
+            summary["memberships_checked"] = checked["memberships_checked"]
+            summary["memberships_fixed"] = checked["memberships_fixed"]
         run.ok = True
     except Exception as exc:
         run.error = f"{exc.__class__.__name__}: {exc}"[:2000]

@@ -32,6 +32,18 @@ def buy_box(context, course):
         courses, owned = [course], []
         has_access = not course.is_free and has_course_access(user, course)
         first_lesson = course.first_lesson()
+    plans = []
+    if not is_bundle and not course.is_free:
+        from django.db.models import Q
+
+        from commerce.models import MembershipPlan
+
+        plans = list(
+            MembershipPlan.objects.filter(active=True)
+            .filter(Q(all_courses=True) | Q(plan_courses__course_id=course.pk))
+            .distinct()
+            .order_by("name")
+        )
     return {
         "request": request,
         "course": course,
@@ -43,6 +55,7 @@ def buy_box(context, course):
         "first_lesson": first_lesson,
         "form": GuestCheckoutForm(),
         "gift_form": GiftForm(auto_id="gift_%s"),
+        "plans": plans,
         "csrf_token": context.get("csrf_token"),
     }
 
