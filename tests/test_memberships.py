@@ -497,3 +497,23 @@ def test_the_demo_plan_is_created_once_and_opens_every_course(db):
 def test_a_course_page_names_the_plans_that_include_it(client, plan, course):
     page = client.get(course.url).content.decode()
     assert "Also included in the Pro membership" in page and "/membership/" in page
+
+
+def test_recurring_revenue_counts_paying_members_by_the_month(
+    member_client, plan, emulator, django_user_model, superuser_client
+):
+    subscribe(member_client, plan, emulator)  # $15.00 a month
+    yearly = Client()
+    yearly.force_login(django_user_model.objects.create_user("y", "y@example.com", "pw"))
+    subscribe(yearly, plan, emulator, interval="year")  # $150.00 a year: $12.50 a month
+    gone = Client()
+    gone.force_login(django_user_model.objects.create_user("g", "g@example.com", "pw"))
+    ended = subscribe(gone, plan, emulator)
+    act(emulator, emulator.cancel_subscription, ended.stripe_subscription_id)
+    figures = memberships.figures(timezone.now() - timedelta(days=30))
+    assert figures["mrr"] == ["$27.50"] and figures["members"] == 2
+    assert (figures["new"], figures["churned"], figures["past_due"]) == (3, 1, 0)
+    report = superuser_client.get(reverse("commerce_sales")).content.decode()
+    assert "Monthly recurring revenue now: $27.50" in report
+    dashboard = superuser_client.get("/admin/").content.decode()
+    assert "monthly recurring revenue $27.50" in dashboard

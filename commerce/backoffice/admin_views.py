@@ -1,5 +1,7 @@
 """Audited admin actions (grant, revoke, replay, reconcile) and the money reports."""
 
+from datetime import datetime, time, timedelta
+
 import django_filters
 from django import forms
 from django.contrib import messages
@@ -7,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, Sum
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.views.generic import FormView, TemplateView, View
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
@@ -17,6 +20,7 @@ from wagtail.permission_policies import ModelPermissionPolicy
 
 from base.money import allocate, format_money
 from commerce.backoffice import actions
+from commerce.billing import memberships
 from commerce.models import (
     Dispute,
     Entitlement,
@@ -349,6 +353,17 @@ class SalesReportView(ReportView):
     def get_breadcrumbs_items(self):
         return [*self.breadcrumbs_items, {"url": "", "label": self.page_title}]
 
+    def period_start(self):
+        """The report's "paid from" day, or 30 days back when none is chosen."""
+        valid = self.filters is not None and self.filters.is_valid()
+        paid = self.filters.form.cleaned_data.get("paid_at") if valid else None
+        start = getattr(paid, "start", None)
+        if start is None:
+            return timezone.now() - timedelta(days=30)
+        if not isinstance(start, datetime):
+            start = datetime.combine(start, time.min)
+        return start if timezone.is_aware(start) else timezone.make_aware(start)
+
     def get_queryset(self):
         return Order.objects.filter(status__in=PAID)
 
@@ -384,6 +399,7 @@ class SalesReportView(ReportView):
                 .annotate(count=Count("pk"))
                 .order_by("status"),
                 "needs_review": Order.objects.filter(status=Order.Status.NEEDS_REVIEW).count(),
+                "memberships": memberships.figures(self.period_start()),
             }
         )
         return context

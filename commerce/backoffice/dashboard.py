@@ -51,8 +51,12 @@ def figures(now=None):
         )
     events_url = reverse("commerce_stripeevent:index")
     last_run = ReconciliationRun.objects.filter(dry_run=False).order_by("-started_at").first()
+    from commerce.billing import memberships
+
     return {
         "periods": periods,
+        "memberships": memberships.figures(since(30, now), now),
+        "memberships_url": reverse("commerce_membership:index"),
         "open_disputes": Dispute.objects.filter(status=Dispute.Status.OPEN).count(),
         "disputes_url": f"{orders_url}?outcome=disputed",
         "refunds_url": f"{orders_url}?outcome=refunded",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -440,3 +440,37 @@ def portal_url(user: User) -> str | None:
         {"customer": customer, "return_url": settings.SITE_URL + reverse("my_courses")}
     )
     return session.get("url")
+
+
+# --- figures for the owner ------------------------------------------------------------------
+
+
+def monthly(amount: int, interval: str) -> int:
+    """A price as its monthly share (a yearly price over 12, to the nearest minor unit)."""
+    return amount if interval == "month" else (amount * 2 + 12) // 24
+
+
+def figures(since: datetime, now: datetime | None = None) -> dict[str, Any]:
+    """Recurring revenue and the members who came, went or owe, for the dashboard and report.
+    MRR counts memberships that pay (active, or overdue within their grace), not trials."""
+    now = now or timezone.now()
+    paying = Membership.objects.filter(
+        status__in=[Membership.Status.ACTIVE, Membership.Status.PAST_DUE], access_until__gt=now
+    ).values_list("amount", "interval", "currency")
+    mrr: dict[str, int] = {}
+    for amount, interval, currency in paying:
+        mrr[currency] = mrr.get(currency, 0) + monthly(amount, interval)
+    counts = Membership.objects.aggregate(
+        members=Count("pk", filter=Q(access_until__gt=now)),
+        new=Count(
+            "pk",
+            filter=Q(created_at__gte=since)
+            & ~Q(status__in=[Membership.Status.CHECKOUT, Membership.Status.ABANDONED]),
+        ),
+        churned=Count("pk", filter=Q(status=Membership.Status.CANCELED, ended_at__gte=since)),
+        past_due=Count("pk", filter=Q(status=Membership.Status.PAST_DUE)),
+    )
+    return {
+        "mrr": [format_money(total, currency) for currency, total in sorted(mrr.items())],
+        **counts,
+    }
