@@ -259,6 +259,29 @@ def test_the_gift_form_orders_exactly_when_its_input_is_valid(
 
 
 @FUZZ
+@given(interval=st.text(max_size=20), plan_id=st.integers(min_value=-(2**31), max_value=2**31))
+def test_membership_checkout_of_any_plan_and_interval_never_500s(
+    course, emulator, django_user_model, interval, plan_id
+):
+    from commerce.models import Membership, MembershipPlan, PlanPrice
+
+    plan, _ = MembershipPlan.objects.get_or_create(name="Fuzz")
+    PlanPrice.objects.get_or_create(plan=plan, interval="month", defaults={"amount": 500})
+    user, _ = django_user_model.objects.get_or_create(username="fuzzer", email="f@example.com")
+    client = Client()
+    client.force_login(user)
+    target = plan.pk if plan_id % 2 else plan_id
+    response = client.post(f"/membership/{target}/checkout/", {"interval": interval})
+    if target != plan.pk:
+        assert response.status_code == 404
+    elif interval == "month":
+        assert response.status_code == 303
+    else:
+        assert response.status_code == 400
+        assert not Membership.objects.filter(interval=interval).exists()
+
+
+@FUZZ
 @given(course_id=st.integers(min_value=-(2**63), max_value=2**63 - 1))
 def test_checkout_of_any_course_id_never_500s(db, course_id):
     path = f"/checkout/{course_id}/"

@@ -517,3 +517,15 @@ def test_recurring_revenue_counts_paying_members_by_the_month(
     assert "Monthly recurring revenue now: $27.50" in report
     dashboard = superuser_client.get("/admin/").content.decode()
     assert "monthly recurring revenue $27.50" in dashboard
+
+
+def test_switching_to_yearly_in_the_portal_updates_the_membership(member_client, plan, emulator):
+    membership = subscribe(member_client, plan, emulator)
+    sub = emulator.subscriptions[membership.stripe_subscription_id]
+    yearly = emulator.create_price(
+        {"currency": "usd", "unit_amount": "15000", "recurring": {"interval": "year"}}
+    )
+    sub["items"]["data"][0]["price"] = yearly
+    act(emulator, emulator.emit, "customer.subscription.updated", sub)
+    membership.refresh_from_db()
+    assert (membership.interval, membership.amount) == ("year", 15000)

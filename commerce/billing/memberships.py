@@ -210,6 +210,17 @@ def _record(membership: Membership, subscription: StripeObject) -> list[str]:
     if cancelling != membership.cancel_at_period_end:
         changes.append("cancels at the end of the period" if cancelling else "cancellation undone")
         membership.cancel_at_period_end = cancelling
+    items = ((subscription.get("items") or {}).get("data")) or []
+    price = (items[0].get("price") or {}) if items and isinstance(items[0], dict) else {}
+    interval = (price.get("recurring") or {}).get("interval")
+    amount = price.get("unit_amount")
+    if (
+        interval in ("month", "year")
+        and isinstance(amount, int)
+        and ((interval, amount) != (membership.interval, membership.amount))
+    ):  # switched in the billing portal
+        changes.append(f"now {format_money(amount, membership.currency)} per {interval}")
+        membership.interval, membership.amount = interval, amount
     trial_end = _when(subscription.get("trial_end"))
     if trial_end != membership.trial_end:
         membership.trial_end = trial_end
