@@ -235,3 +235,95 @@ def test_chaos(catalog, emulator, monkeypatch, capsys):
     assert sum(gift_mails.values()) == gifts_delivered  # each delivered gift told once
     assert all(count == 1 for count in gift_mails.values())
     assert gifts.deliver_due() == {"due": 0, "delivered": 0}  # nothing left behind
+
+
+MEMBERS = 40
+
+
+def test_chaos_memberships(catalog, emulator, django_user_model, capsys):
+    """Subscriptions renewed, failed, fixed and cancelled at Stripe; their events duplicated,
+    shuffled and partly lost; afterwards every membership is what Stripe says it is."""
+    from commerce.access import has_course_access
+    from commerce.billing import memberships
+    from commerce.models import Membership, MembershipPlan, PlanCourse, PlanPrice
+
+    started = time.monotonic()
+    rng = random.Random(20261128)
+    course = make_course(catalog, slug="chaos-member", price=3000, lessons=1)
+    plan = MembershipPlan.objects.create(name="Chaos")
+    PlanCourse.objects.create(plan=plan, course=course)
+    PlanPrice.objects.create(plan=plan, interval="month", amount=1200, currency="usd")
+    PlanPrice.objects.create(plan=plan, interval="year", amount=12000, currency="usd")
+
+    members = []
+    for i in range(MEMBERS):
+        user = django_user_model.objects.create_user(f"m{i}", f"m{i}@example.com", "pw")
+        client = Client()
+        client.force_login(user)
+        response = client.post(
+            reverse("membership_checkout", args=[plan.pk]),
+            {"interval": rng.choice(["month", "year"])},
+        )
+        assert response.status_code == 303
+        membership = Membership.objects.get(stripe_session_url=response["Location"])
+        members.append((user, membership))
+        if rng.random() < 0.1:
+            continue  # never paid
+        emulator.pay(membership.stripe_session_id)
+        sub = emulator.sessions[membership.stripe_session_id]["subscription"]
+        for _ in range(rng.randint(0, 3)):
+            fate = rng.random()
+            if fate < 0.2:
+                emulator.failing_customers.add(emulator.subscriptions[sub]["customer"])
+            elif fate < 0.3:
+                emulator.failing_customers.discard(emulator.subscriptions[sub]["customer"])
+            elif fate < 0.45:
+                emulator.update_subscription(sub, {"cancel_at_period_end": "true"})
+            elif fate < 0.5:
+                emulator.update_subscription(sub, {"cancel_at_period_end": "false"})
+            elif fate < 0.55:
+                emulator.cancel_subscription(sub)
+            else:
+                emulator.renew(sub)
+
+    events = list(emulator.events)
+    delivered = [e for e in events if rng.random() >= 0.1]  # a tenth never arrives
+    batches = [[e] * rng.randint(1, 3) for e in delivered]
+    rng.shuffle(batches)
+
+    def deliver_one(event):
+        close_old_connections()
+        try:
+            return post_event(event).status_code
+        finally:
+            connection.close()
+
+    statuses = Counter()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for batch in batches:
+            assert time.monotonic() - started < TIME_LIMIT, "chaos ran out of time"
+            for status in pool.map(deliver_one, batch):
+                statuses[status] += 1
+    fixed = memberships.reconcile()
+
+    wrong = []
+    for user, membership in members:
+        membership.refresh_from_db()
+        session = emulator.sessions[membership.stripe_session_id]
+        sub = emulator.subscriptions.get(session.get("subscription") or "")
+        want = sub["status"] if sub else "checkout"
+        if membership.status != want:
+            wrong.append((membership.public_id, membership.status, want))
+        opens = want in ("active", "trialing", "past_due")
+        if has_course_access(user, course) != opens:
+            wrong.append((membership.public_id, "access", opens))
+    final = Counter(m.status for _, m in members)
+    with capsys.disabled():
+        print(
+            f"\nchaos memberships: {MEMBERS} learners, {len(events)} Stripe events, "
+            f"{sum(len(b) for b in batches)} deliveries ({len(events) - len(delivered)} lost), "
+            f"responses {dict(statuses)}; reconciliation fixed {fixed['memberships_fixed']}; "
+            f"final {dict(final)}; wrong {len(wrong)} in {time.monotonic() - started:.1f}s"
+        )
+    assert wrong == []
+    assert set(statuses) == {200}
