@@ -529,3 +529,29 @@ def test_switching_to_yearly_in_the_portal_updates_the_membership(member_client,
     act(emulator, emulator.emit, "customer.subscription.updated", sub)
     membership.refresh_from_db()
     assert (membership.interval, membership.amount) == ("year", 15000)
+
+
+def test_switching_interval_before_paying_closes_the_first_checkout_at_stripe(
+    member_client, plan, emulator
+):
+    url = reverse("membership_checkout", args=[plan.pk])
+    member_client.post(url, {"interval": "month"})
+    first = Membership.objects.get()
+    member_client.post(url, {"interval": "year"})
+    assert emulator.sessions[first.stripe_session_id]["status"] == "expired"
+    first.refresh_from_db()
+    assert first.status == "abandoned" and Membership.objects.filter(status="checkout").count() == 1
+
+
+def test_a_first_checkout_paid_in_another_tab_is_not_lost(
+    member_client, member, plan, course, emulator
+):
+    url = reverse("membership_checkout", args=[plan.pk])
+    member_client.post(url, {"interval": "month"})
+    first = Membership.objects.get()
+    emulator.pay(first.stripe_session_id)  # paid in another tab; no webhook yet
+    response = member_client.post(url, {"interval": "year"})
+    assert (response.status_code, response["Location"]) == (303, "/account/billing/")
+    first.refresh_from_db()
+    assert first.status == "active" and has_course_access(member, course)
+    assert Membership.objects.count() == 1

@@ -115,9 +115,9 @@ def start_checkout(plan: MembershipPlan, interval: str, user: User) -> Membershi
     ).first()
     if open_one and open_one.stripe_session_url and open_one.interval == interval:
         return open_one
+    if open_one:  # another interval, or a session that never opened: close it, start again
+        _close_checkout(open_one)
     with transaction.atomic():
-        if open_one:  # another interval, or a session that never opened: start again
-            Membership.objects.filter(pk=open_one.pk).update(status=Membership.Status.ABANDONED)
         try:
             with transaction.atomic():
                 membership = Membership.objects.create(
@@ -163,6 +163,26 @@ def start_checkout(plan: MembershipPlan, interval: str, user: User) -> Membershi
     return membership
 
 
+def _close_checkout(membership: Membership) -> None:
+    """Expire an open checkout at Stripe before starting another, so two can never both be
+    paid; one that was paid meanwhile is applied instead (and the learner sent to billing)."""
+    if membership.stripe_session_id:
+        try:
+            gateway.expire_checkout_session(
+                membership.stripe_session_id,
+                idempotency_key=f"membership-expire-{membership.public_id}",
+            )
+        except gateway.GatewayError:
+            session = gateway.retrieve_checkout_session(membership.stripe_session_id)
+            if session.get("status") != "complete":
+                raise
+            applied = apply_session(session, source="checkout")
+            raise AlreadyMember(applied) from None
+    Membership.objects.filter(pk=membership.pk, status=Membership.Status.CHECKOUT).update(
+        status=Membership.Status.ABANDONED
+    )
+
+
 # --- Stripe's facts ------------------------------------------------------------------------
 
 
@@ -185,7 +205,8 @@ def _record(membership: Membership, subscription: StripeObject) -> list[str]:
     status = subscription.get("status") or ""
     if status not in Membership.Status.values or status in ("checkout", "abandoned"):
         raise Ignored(f"subscription {subscription.get('id')} has unknown status {status!r}")
-    if membership.status in Membership.ENDED and status not in Membership.ENDED:
+    final = (Membership.Status.CANCELED, Membership.Status.INCOMPLETE_EXPIRED)
+    if membership.status in final and status not in final:
         raise Ignored(f"membership {membership.public_id} has ended; a subscription never restarts")
     now = timezone.now()
     if membership.stripe_subscription_id is None:
