@@ -1,6 +1,7 @@
 from django.urls import path
 
 from commerce import views
+from commerce.backoffice.metrics import metrics
 from commerce.billing import views as billing
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("membership/", billing.plans, name="membership_plans"),
     path("membership/<int:plan_id>/checkout/", billing.checkout, name="membership_checkout"),
     path("account/billing/", billing.billing, name="billing"),
+    path("metrics", metrics, name="metrics"),
     path("downloads/<int:resource_id>/", views.download, name="download"),
     path("downloads/file/<str:token>/", views.download_local, name="download_local"),
 ]

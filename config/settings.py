@@ -376,11 +376,28 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# LOG_FORMAT=json: one JSON object per line, money lines with order_id / membership_id /
+# event_id fields of their own (base.observability.MoneyIds).
+LOG_FORMAT = env("LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"money_ids": {"()": "base.observability.MoneyIds"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["money_ids"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -389,3 +406,19 @@ LOGGING = {
         "wagtail": {"level": "WARNING"},
     },
 }
+
+# Error reporting, only when SENTRY_DSN is set: no personal data, request bodies, cookies or
+# card-like numbers leave the process (base.observability.scrub).
+SENTRY_DSN = env("SENTRY_DSN")
+if SENTRY_DSN:
+    from base.observability import init_sentry
+
+    init_sentry(
+        SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT"),
+        release=env("SENTRY_RELEASE"),
+        traces_sample_rate=float(env("SENTRY_TRACES_SAMPLE_RATE", "0") or 0),
+    )
+
+# /metrics (Prometheus text format) answers only with this bearer token; unset, it is off.
+METRICS_TOKEN = env("METRICS_TOKEN")
