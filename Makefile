@@ -1,7 +1,10 @@
 # The two commands a newcomer runs: `make demo` and `make test`.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
+# The second line of CI's support matrix uses its own interpreter, venv and lock:
+# `make test PYTHON=…/python3.13 VENV=.venv313 DEV_LOCK=requirements-py313.lock`.
+DEV_LOCK ?= requirements-dev.lock
 DEMO_ENV := DEBUG=1
 PORT ?= 8000
 STRIPE_PORT ?= 12111
@@ -13,9 +16,9 @@ $(BIN)/python:
 
 # Development installs requirements-dev.lock (the production pins plus the test and lint tools);
 # a production deploy installs requirements.lock alone.
-$(VENV)/.installed: requirements-dev.lock requirements.lock pyproject.toml | $(BIN)/python
+$(VENV)/.installed: $(DEV_LOCK) requirements.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet -r $(DEV_LOCK)
 	touch $@
 
 install: $(VENV)/.installed
@@ -69,6 +72,8 @@ lock: | $(BIN)/python
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 -o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 		--constraint requirements.lock -o requirements-dev.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.13 \
+		-o requirements-py313.lock
 
 # Proves requirements.lock alone runs the site: a throwaway venv, checks, imports (~1 minute).
 prod-deps:
