@@ -9,7 +9,7 @@ DEMO_ENV := DEBUG=1
 PORT ?= 8000
 STRIPE_PORT ?= 12111
 
-.PHONY: install demo test lint format bench browser lock prod-deps clean
+.PHONY: install demo test lint format bench browser cluster-tools cluster lock prod-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ demo: install
 	$(DEMO_ENV) $(BIN)/python -m devtools.demo --port $(PORT) --stripe-port $(STRIPE_PORT)
 
 # The whole test suite (SQLite by default; set DATABASE_URL for PostgreSQL).
-test: install browser node_modules/.installed
+test: install browser cluster-tools node_modules/.installed
 	$(BIN)/python -m pytest
 
 # Test-only npm tools (s3rver enforces presigned-URL expiry), pinned by package-lock.json.
@@ -52,6 +52,24 @@ browser:
 		{ $$as_root apt-get update -qq && $$as_root apt-get install -y -qq chromium >/dev/null; } \
 			|| echo "make browser: chromium could not be installed; the browser journeys will be skipped"; \
 	fi
+
+# HAProxy and Redis for the cluster run (tests/test_cluster.py, make cluster), from Debian's
+# packages when missing; installed: nothing to do, nothing printed.
+cluster-tools:
+	@for tool in haproxy:haproxy redis-server:redis-server; do \
+		bin=$${tool%%:*}; pkg=$${tool##*:}; \
+		if ! command -v $$bin >/dev/null 2>&1; then \
+			echo "make cluster-tools: $$bin is missing; installing Debian's $$pkg with apt-get"; \
+			if [ "$$(id -u)" = 0 ]; then as_root=; else as_root=sudo; fi; \
+			{ $$as_root apt-get update -qq && $$as_root apt-get install -y -qq $$pkg >/dev/null; } \
+				|| echo "make cluster-tools: $$pkg could not be installed; the cluster run will be skipped"; \
+		fi; \
+	done
+
+# Two web nodes behind HAProxy, two task clusters on Redis, PostgreSQL, the Stripe emulator, on
+# the production settings; 300 purchases while a node, a worker and Redis are killed (~2 min).
+cluster: install cluster-tools
+	$(BIN)/python -m devtools.cluster --purchases $(or $(PURCHASES),300)
 
 # ruff; mypy on the payment and access services (`files` under [tool.mypy] in pyproject.toml);
 # no model change without its migration.

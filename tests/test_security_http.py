@@ -300,7 +300,37 @@ def test_production_with_redis_uses_redis():
         SECRET_KEY=STRONG_KEY,
         REDIS_URL="redis://127.0.0.1:6379/0",
     )
-    assert result.stdout.strip() == "django.core.cache.backends.redis.RedisCache"
+    assert result.stdout.strip() == "base.cache.FailOpenRedisCache"
+
+
+def test_while_redis_is_unreachable_the_cache_misses_and_rate_limits_let_requests_through(
+    settings,
+):
+    from django.core.cache import caches
+
+    from base import ratelimit
+
+    closed = socket_closed_port()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "base.cache.FailOpenRedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed}/0",
+        }
+    }
+    cache = caches["default"]
+    assert cache.get("anything", "default") == "default" and cache.add("k", 1) is False
+    cache.set("k", 1)
+    assert cache.get_many(["k"]) == {} and cache.incr("k") == 1
+    assert ratelimit.hit("test:key", "1/h") is False
+    assert ratelimit.hit("test:key", "1/h") is False  # fails open, never closed
+
+
+def socket_closed_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again when the block ends: nothing listens
 
 
 @postgres_only
