@@ -38,6 +38,18 @@ class AppendOnlyError(Exception):
     pass
 
 
+class AppendOnly:
+    """An audit trail's rows: written once, never changed, never deleted."""
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError(f"{self._meta.verbose_name_plural} are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{self._meta.verbose_name_plural} are append-only.")
+
+
 class Order(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -215,7 +227,7 @@ class OrderItem(models.Model):
         return f"{self.title} ({self.order.public_id})"
 
 
-class OrderEvent(models.Model):
+class OrderEvent(AppendOnly, models.Model):
     """Append-only audit trail of everything that happened to an order."""
 
     class Source(models.TextChoices):
@@ -243,14 +255,6 @@ class OrderEvent(models.Model):
 
     def __str__(self):
         return f"{self.order_id} {self.from_status}→{self.to_status}: {self.message[:60]}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise AppendOnlyError("Order events are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("Order events are append-only.")
 
 
 class Refund(models.Model):
@@ -753,7 +757,7 @@ class Membership(models.Model):
         return f"{format_money(self.amount, self.currency)} per {self.interval}"
 
 
-class MembershipEvent(models.Model):
+class MembershipEvent(AppendOnly, models.Model):
     """Append-only trail of everything that happened to a membership."""
 
     membership = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="events")
@@ -769,14 +773,6 @@ class MembershipEvent(models.Model):
 
     def __str__(self):
         return f"{self.membership_id} {self.from_status}→{self.to_status}: {self.message[:60]}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise AppendOnlyError("Membership events are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("Membership events are append-only.")
 
 
 class Invoice(models.Model):

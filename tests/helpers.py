@@ -184,6 +184,21 @@ def entitle(user, course, **fields):
     )
 
 
+def log_in(page, base, user, password):
+    """A browser journey's learner logs in on the site (their address verified, as allauth
+    requires)."""
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.get_or_create(
+        user=user, email=user.email, defaults={"verified": True, "primary": True}
+    )
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=login]", user.email)
+    page.fill("input[name=password]", password)
+    page.click("main button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
 def wait_for(predicate, timeout=15):
     import time
 

@@ -555,3 +555,15 @@ def test_a_first_checkout_paid_in_another_tab_is_not_lost(
     first.refresh_from_db()
     assert first.status == "active" and has_course_access(member, course)
     assert Membership.objects.count() == 1
+
+
+def test_the_membership_timeline_is_append_only(member_client, plan, emulator):
+    from commerce.models import AppendOnlyError
+
+    subscribe(member_client, plan, emulator)
+    event = MembershipEvent.objects.first()
+    event.message = "rewritten"
+    with pytest.raises(AppendOnlyError):
+        event.save()
+    with pytest.raises(AppendOnlyError):
+        event.delete()

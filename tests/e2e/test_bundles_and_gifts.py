@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 
 from commerce.models import Entitlement, Order
-from tests.helpers import make_bundle, make_course, wait_for
+from tests.helpers import log_in, make_bundle, make_course, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,15 +28,8 @@ def test_a_logged_in_learner_buys_a_bundle_and_opens_every_course(
     base, _ = site
     other = make_course(catalog, slug="django", price=2900)
     bundle = make_bundle(catalog, [course, other], price=5900, title="Two for one")
-    from allauth.account.models import EmailAddress
-
     ada = django_user_model.objects.create_user("ada", "ada@example.com", "a-long-passphrase-1")
-    EmailAddress.objects.create(user=ada, email=ada.email, verified=True, primary=True)
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", "ada@example.com")
-    page.fill("input[name=password]", "a-long-passphrase-1")
-    page.click("main button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    log_in(page, base, ada, "a-long-passphrase-1")
 
     page.goto(f"{base}/courses/")
     page.click("text=Two for one")

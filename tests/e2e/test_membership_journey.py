@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 
 from commerce.models import Membership, MembershipPlan, PlanCourse, PlanPrice
-from tests.helpers import wait_for
+from tests.helpers import log_in, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -15,21 +15,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_subscribe_study_cancel_in_the_portal_and_lose_access_at_period_end(
     page, live_server, live_stripe, course, django_user_model
 ):
-    from allauth.account.models import EmailAddress
-
     base = live_server.url
     plan = MembershipPlan.objects.create(name="Pro", description="Python, all of it.")
     PlanCourse.objects.create(plan=plan, course=course)
     PlanPrice.objects.create(plan=plan, interval="month", amount=1500, currency="usd")
     user = django_user_model.objects.create_user("mia", "mia@example.com", "a-long-passphrase-2")
-    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     paid = course.lessons().filter(is_free_preview=False).first()
-
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", "mia@example.com")
-    page.fill("input[name=password]", "a-long-passphrase-2")
-    page.click("main button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    log_in(page, base, user, "a-long-passphrase-2")
 
     # Subscribe from the plans page through the emulator's hosted Checkout.
     page.goto(f"{base}/membership/")
