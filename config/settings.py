@@ -138,6 +138,9 @@ DATABASES = {
     )
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = env_bool("ATOMIC_REQUESTS", False)
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Wagtail's PostgreSQL search index uses its fields and indexes (Django 6 checks it).
+    INSTALLED_APPS.append("django.contrib.postgres")
 # Behind PgBouncer in transaction mode a server-side cursor cannot outlive its transaction.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DB_TRANSACTION_POOLING", False)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

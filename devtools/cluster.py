@@ -113,14 +113,12 @@ class Cluster:
     # --- processes --------------------------------------------------------------------------
 
     def manage(self, *args, check=True):
-        return subprocess.run(
-            [PY, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            check=check,
-            capture_output=True,
-            text=True,
+        result = subprocess.run(
+            [PY, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True
         )
+        if check and result.returncode:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+        return result
 
     def shell(self, code):
         """Run Python in a fresh process on the cluster's settings; its last line of output."""

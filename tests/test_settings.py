@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from tests.helpers import settings_in_fresh_process
+from tests.helpers import postgres_only, settings_in_fresh_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,3 +37,22 @@ def test_local_development_runs_with_no_configuration():
     result = load_settings(DEBUG="1")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True"]
+
+
+@postgres_only
+def test_production_settings_on_postgresql_pass_the_system_checks():
+    """Django 6 checks that the PostgreSQL search index's fields have their app."""
+    import os
+
+    result = settings_in_fresh_process(
+        "from django.core.management import call_command; "
+        "call_command('check', '--fail-level', 'ERROR')",
+        DEBUG="0",
+        SECRET_KEY="settings-check-" + "x9Yq2vX7pLm3Nw9RtY4bZc6Hd1Fg5Ks0Ae" * 2,
+        ALLOWED_HOSTS="courses.example.com",
+        SITE_URL="https://courses.example.com",
+        DATABASE_URL=os.environ["DATABASE_URL"],
+        STRIPE_SECRET_KEY="sk_test_check",
+        STRIPE_WEBHOOK_SECRET="whsec_check",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
