@@ -639,6 +639,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self._hosted(method, path.removeprefix("/pay/").strip("/"), params)
             if path.startswith("/portal/"):
                 return self._portal(method, path.removeprefix("/portal/").strip("/"), params)
+            if path == "/_control/redeliver":  # delivering waits on the site: not under the lock
+                with emu.lock:
+                    event = emu.find_event(params.get("event", ""))
+                if event is None:
+                    raise StripeError(404, "No such event.")
+                return self._send(200, {"event": event["id"], "status": emu.deliver(event)})
             if path.startswith("/_control/"):
                 with emu.lock:
                     return self._send(200, self._control(path, params))
