@@ -9,3 +9,6 @@ class SiteConfig(AppConfig):
     name = "base"
     label = "config"
     verbose_name = "Site"
+
+    def ready(self):
+        from base.templatetags import base_tags  # noqa: F401 - connects remember_editor

@@ -1,4 +1,5 @@
 from django.contrib.auth.models import AbstractUser
+from django.core.cache import cache
 from django.db import models
 from wagtail.admin.panels import FieldPanel
 from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
@@ -34,3 +35,21 @@ class SiteSettings(BaseSiteSetting):
     footer_text = models.CharField(max_length=255, blank=True)
 
     panels = [FieldPanel("support_email"), FieldPanel("footer_text")]
+
+    # Every page's header and footer read these: from the cache, not a query per page view.
+    CACHE_TTL = 300
+
+    @classmethod
+    def for_site(cls, site):
+        if site is None:
+            return super().for_site(site)
+        key = f"site-settings:{site.pk}"
+        instance = cache.get(key)
+        if instance is None:
+            instance = super().for_site(site)
+            cache.set(key, instance, cls.CACHE_TTL)
+        return instance
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        cache.delete(f"site-settings:{self.site_id}")

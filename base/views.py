@@ -5,6 +5,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.static import serve
 from wagtail import hooks
+from wagtail import views as wagtail_views
+
+from base.routing import route_for_request
 
 
 def _check_database():
@@ -50,3 +53,9 @@ def public_media(request, path):
     if not path.startswith(PUBLIC_MEDIA_PREFIXES) or ".." in path:
         raise Http404("Not a public file.")
     return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
+def serve_page(request, path):
+    """Wagtail's serve view, with the page found in one query (base.routing)."""
+    route_for_request(request, path)
+    return wagtail_views.serve(request, path)

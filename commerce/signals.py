@@ -1,6 +1,6 @@
 """Signal receivers, connected in CommerceConfig.ready()."""
 
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from wagtail.models import Revision
 
@@ -11,3 +11,17 @@ def record_lesson_documents(sender, instance, created, raw=False, **kwargs):
         from commerce.access.documents import record_revision
 
         record_revision(instance)
+
+
+def _plans_changed(sender, **kwargs):
+    """Course pages list the plans that include them (memberships.plans_including)."""
+    from courses import caching
+
+    caching.bump()
+
+
+for _model in ("MembershipPlan", "PlanCourse", "PlanPrice"):
+    post_save.connect(_plans_changed, sender=f"commerce.{_model}", dispatch_uid=f"plans-{_model}")
+    post_delete.connect(
+        _plans_changed, sender=f"commerce.{_model}", dispatch_uid=f"plans-{_model}-deleted"
+    )

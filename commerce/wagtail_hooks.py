@@ -4,12 +4,31 @@ from django.core.exceptions import PermissionDenied
 from django.template.loader import render_to_string
 from wagtail import hooks
 
-from commerce.access import can_view_lesson
+from commerce.access import has_access_for_request
 from commerce.access.documents import may_fetch
 from commerce.access.gate import private, refuse
+from courses import caching
 from courses.models import LessonPage
 
 # --- what commerce adds to course pages (see courses.templatetags.course_tags.slot) -------
+
+
+def downloads(lesson):
+    """The lesson's files as the page lists them (title, extension, description): saved with
+    the lesson, so cached until the next publish. Each link still goes through the gate."""
+
+    def build():
+        return [
+            {
+                "pk": r.pk,
+                "title": r.title,
+                "extension": r.extension,
+                "description": r.description,
+            }
+            for r in lesson.resources.all()
+        ]
+
+    return caching.cached("downloads", lesson.pk, build=build)
 
 
 def _render(template, context, data):
@@ -34,9 +53,7 @@ def stream_player_slot(context, video_uid):
 
 @hooks.register("courses_lesson_downloads")
 def lesson_downloads_slot(context, lesson):
-    return _render(
-        "commerce/includes/downloads.html", context, {"resources": lesson.resources.all()}
-    )
+    return _render("commerce/includes/downloads.html", context, {"resources": downloads(lesson)})
 
 
 @hooks.register("before_serve_page")
@@ -44,7 +61,7 @@ def gate_paid_lessons(page, request, serve_args, serve_kwargs):
     if not isinstance(page, LessonPage) or page.is_free_preview:
         return None
     course = page.course()
-    if course is None or can_view_lesson(request.user, page, course):
+    if course is None or has_access_for_request(request, course):
         return None
     return refuse(request, page, course, offer_to_visitors=True)
 

@@ -1,5 +1,6 @@
+from dataclasses import dataclass, field
+
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.core.validators import (
     FileExtensionValidator,
     MaxValueValidator,
@@ -11,10 +12,11 @@ from modelcluster.fields import ParentalKey
 from wagtail import blocks
 from wagtail.admin.panels import FieldPanel, InlinePanel, MultiFieldPanel
 from wagtail.fields import RichTextField, StreamField
-from wagtail.models import Orderable, Page
+from wagtail.models import Orderable, Page, Site
 from wagtail.search import index
 
 from base.money import format_money
+from courses import caching
 from courses.blocks import CourseDescriptionBlock, LessonBodyBlock
 from courses.forms import BundlePageForm
 
@@ -22,6 +24,24 @@ CURRENCIES = [
     (code, code.upper())
     for code in ("usd", "eur", "gbp", "cad", "aud", "nzd", "chf", "sek", "nok", "dkk", "jpy")
 ]
+
+
+@dataclass
+class OutlineLesson:
+    """A lesson as the outline and the course page list it."""
+
+    pk: int
+    title: str
+    url: str
+    is_free_preview: bool
+    estimated_minutes: int
+
+
+@dataclass
+class OutlineModule:
+    pk: int
+    title: str
+    lesson_list: list[OutlineLesson] = field(default_factory=list)
 
 
 def default_currency():
@@ -62,11 +82,15 @@ class CourseIndexPage(Page):
         )
 
     def get_context(self, request, *args, **kwargs):
+        """The listing itself is a cached fragment (see the template): only its size and the
+        page asked for are worked out here, without a query once cached."""
         context = super().get_context(request, *args, **kwargs)
-        paginator = Paginator(self.courses(), self.per_page)
-        context["courses"] = paginator.get_page(request.GET.get("page"))
-        if context["courses"].number == 1:
-            context["bundles"] = self.bundles()
+        size = caching.cached("catalog-size", self.pk, build=lambda: self.courses().count())
+        pages = max(1, -(-size // self.per_page))
+        asked = request.GET.get("page", "1")
+        # As Paginator.get_page: not a number → the first page, past the end → the last.
+        number = min(int(asked), pages) if asked.isdigit() and int(asked) > 0 else 1
+        context.update(page_number=number, num_pages=pages, has_courses=size > 0)
         return context
 
 
@@ -133,27 +157,55 @@ class CoursePage(Page):
     def price_display(self):
         return "Free" if self.is_free else format_money(self.price_amount, self.price_currency)
 
-    def curriculum(self):
-        """Modules with their live lessons in page order, in two queries whatever the size."""
-        modules = list(ModulePage.objects.child_of(self).live().public().order_by("path"))
-        lessons = LessonPage.objects.descendant_of(self).live().public().order_by("path")
+    def curriculum(self, request=None) -> list["OutlineModule"]:
+        """Modules with their live, public lessons in page order: plain values (never a lesson
+        body), the same for every visitor, so built once per content change (courses.caching)
+        and then read without a query."""
+        site = Site.find_for_request(request) if request is not None else None
+        return caching.cached(
+            "curriculum",
+            site.pk if site else "-",
+            self.pk,
+            build=lambda: self._build_curriculum(request),
+        )
+
+    def _build_curriculum(self, request):
+        modules = list(
+            ModulePage.objects.child_of(self).live().public().only("title", "path").order_by("path")
+        )
+        lessons = (
+            LessonPage.objects.descendant_of(self)
+            .live()
+            .public()
+            .only("title", "path", "url_path", "depth", "is_free_preview", "estimated_minutes")
+            .order_by("path")
+        )
         by_module = {}
         for lesson in lessons:
-            by_module.setdefault(lesson.path[: -Page.steplen], []).append(lesson)
-        for module in modules:
-            module.lesson_list = by_module.get(module.path, [])
-        return modules
+            by_module.setdefault(lesson.path[: -Page.steplen], []).append(
+                OutlineLesson(
+                    pk=lesson.pk,
+                    title=lesson.title,
+                    url=lesson.get_url(request),
+                    is_free_preview=lesson.is_free_preview,
+                    estimated_minutes=lesson.estimated_minutes,
+                )
+            )
+        return [
+            OutlineModule(pk=m.pk, title=m.title, lesson_list=by_module.get(m.path, []))
+            for m in modules
+        ]
 
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)
-        context["curriculum"] = self.curriculum()
+        context["curriculum"] = self.curriculum(request)
         return context
 
     def lessons(self):
         return LessonPage.objects.descendant_of(self).live().order_by("path")
 
-    def first_lesson(self):
-        return self.lessons().first()
+    def first_lesson(self, request=None):
+        return next((lesson for m in self.curriculum(request) for lesson in m.lesson_list), None)
 
 
 class BundlePage(Page):
@@ -369,11 +421,16 @@ class LessonPage(Page):
         context = super().get_context(request, *args, **kwargs)
         course = self.course()
         context["course"] = course
-        siblings = list(course.lessons().only("id", "title", "path", "url_path")) if course else []
-        index_of = next((i for i, p in enumerate(siblings) if p.pk == self.pk), None)
+        # The outline (cached) gives the module and the neighbours: no query of their own.
+        modules = course.curriculum(request) if course else []
+        siblings = [lesson for module in modules for lesson in module.lesson_list]
+        index_of = next((i for i, lesson in enumerate(siblings) if lesson.pk == self.pk), None)
         if index_of is not None:
             context["previous_lesson"] = siblings[index_of - 1] if index_of > 0 else None
             context["next_lesson"] = (
                 siblings[index_of + 1] if index_of + 1 < len(siblings) else None
             )
+        context["module"] = next(
+            (m for m in modules if any(lesson.pk == self.pk for lesson in m.lesson_list)), None
+        )
         return context

@@ -1,15 +1,24 @@
 """Progress per learner and lesson: opened → in progress; an explicit POST → completed."""
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.utils import timezone
 
 from courses.models import LessonPage
 from learner.models import CourseCompletion, LessonProgress
 
+# A learner reading a lesson is "last seen" to this precision: a page view within it writes
+# nothing (reading is what the site does most; a write per view would be its biggest cost).
+SEEN_EVERY = timedelta(minutes=5)
 
-def record_open(user, lesson, course):
-    """One statement: insert the row or touch ``last_seen_at`` (never demotes a completion)."""
+
+def record_open(user, lesson, course, seen_at=None):
+    """Insert the row or touch ``last_seen_at`` (never demotes a completion); nothing when the
+    learner's row, as the page read it (``seen_at``), was touched within SEEN_EVERY."""
     now = timezone.now()
+    if seen_at is not None and now - seen_at < SEEN_EVERY:
+        return
     updated = LessonProgress.objects.filter(user=user, lesson=lesson).update(last_seen_at=now)
     if not updated:
         LessonProgress.objects.get_or_create(
@@ -42,8 +51,14 @@ def mark_complete(user, lesson, course):
 
 
 def progress_by_lesson(user, course):
+    return {lesson_id: status for lesson_id, (status, _) in progress_rows(user, course).items()}
+
+
+def progress_rows(user, course):
+    """{lesson id: (status, last seen)} for one learner and course, in one query."""
     if not user.is_authenticated:
         return {}
-    return dict(
-        LessonProgress.objects.filter(user=user, course=course).values_list("lesson_id", "status")
+    rows = LessonProgress.objects.filter(user=user, course=course).values_list(
+        "lesson_id", "status", "last_seen_at"
     )
+    return {lesson_id: (status, seen) for lesson_id, status, seen in rows}

@@ -5,6 +5,17 @@ from courses.models import LessonPage
 from learner.progress import record_open
 
 
+def _record(page, request):
+    course = page.course()
+    if course is None:
+        return
+    # The page read this learner's progress already (learner_tags._progress): the visit is
+    # written only when the row is missing or older than learner.progress.SEEN_EVERY.
+    read = request.__dict__.get("_learner_progress", {}).get(course.pk)
+    row = read.get(page.pk) if read is not None else None
+    record_open(request.user, page, course, seen_at=row[1] if row else None)
+
+
 @hooks.register("on_serve_page")
 def remember_opened_lessons(next_serve_page):
     """A lesson served successfully to a signed-in learner is in progress."""
@@ -16,9 +27,10 @@ def remember_opened_lessons(next_serve_page):
             and response.status_code == 200
             and request.user.is_authenticated
         ):
-            course = page.course()
-            if course is not None:
-                record_open(request.user, page, course)
+            if hasattr(response, "add_post_render_callback"):  # once the page has read progress
+                response.add_post_render_callback(lambda _: _record(page, request))
+            else:
+                _record(page, request)
         return response
 
     return serve

@@ -12,6 +12,7 @@ from commerce.models import Entitlement, Membership
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
+    from django.http import HttpRequest
 
     from base.models import User
     from courses.models import CoursePage, LessonPage
@@ -26,6 +27,16 @@ def has_course_access(user: User | AnonymousUser | None, course: CoursePage) -> 
     if user.is_staff or user.is_superuser:
         return True
     return entitled_or_member(user.pk, course.pk)
+
+
+def has_access_for_request(request: HttpRequest, course: CoursePage) -> bool:
+    """The answer above, asked once per request and course (the gate, the outline and the buy
+    box all want it). Kept on the request only: the next request asks the database again, so
+    a revocation shows at once."""
+    memo = request.__dict__.setdefault("_course_access", {})
+    if course.pk not in memo:
+        memo[course.pk] = has_course_access(request.user, course)
+    return memo[course.pk]
 
 
 def entitled_or_member(user_id: int, course_id: int) -> bool:

@@ -26,9 +26,11 @@ from commerce.models import Membership, MembershipEvent, MembershipPlan, Notific
 from commerce.payments import gateway
 from commerce.payments.fulfilment import Ignored
 from commerce.payments.gateway import StripeObject
+from courses import caching
 
 if TYPE_CHECKING:
     from base.models import User
+    from courses.models import CoursePage
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,19 @@ def live_membership(user: User, plan: MembershipPlan) -> Membership | None:
 
 
 # --- checkout ------------------------------------------------------------------------------
+
+
+def plans_including(course: CoursePage) -> list[str]:
+    """Names of the active plans that open ``course``, as its page lists them: cached until a
+    plan or the content changes (commerce.signals moves the content generation on)."""
+
+    def build() -> list[str]:
+        plans = MembershipPlan.objects.filter(active=True).filter(
+            Q(all_courses=True) | Q(plan_courses__course_id=course.pk)
+        )
+        return list(plans.distinct().order_by("name").values_list("name", flat=True))
+
+    return caching.cached("plans-including", course.pk, build=build)
 
 
 def stripe_price(price: PlanPrice) -> str:

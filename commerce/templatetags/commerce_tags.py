@@ -15,7 +15,7 @@ def money(amount, currency):
 @register.inclusion_tag("commerce/includes/buy_box.html", takes_context=True)
 def buy_box(context, course):
     """Buy, enrol or continue — what the visitor can do with this course or bundle."""
-    from commerce.access import has_course_access, opened_for
+    from commerce.access import has_access_for_request, opened_for
     from commerce.forms import GiftForm, GuestCheckoutForm
     from courses.models import BundlePage
 
@@ -30,20 +30,13 @@ def buy_box(context, course):
         first_lesson = None
     else:
         courses, owned = [course], []
-        has_access = not course.is_free and has_course_access(user, course)
-        first_lesson = course.first_lesson()
+        has_access = not course.is_free and has_access_for_request(request, course)
+        first_lesson = course.first_lesson(request)
     plans = []
     if not is_bundle and not course.is_free:
-        from django.db.models import Q
+        from commerce.billing.memberships import plans_including
 
-        from commerce.models import MembershipPlan
-
-        plans = list(
-            MembershipPlan.objects.filter(active=True)
-            .filter(Q(all_courses=True) | Q(plan_courses__course_id=course.pk))
-            .distinct()
-            .order_by("name")
-        )
+        plans = plans_including(course)
     return {
         "request": request,
         "course": course,
@@ -63,11 +56,13 @@ def buy_box(context, course):
 @register.inclusion_tag("commerce/includes/stream_player.html", takes_context=True)
 def stream_player(context, video_uid):
     """A Stream iframe for whoever may open this lesson; signed when keys are configured."""
-    from commerce.access import can_view_lesson
+    from commerce.access import has_access_for_request
     from commerce.access.stream import embed_url
 
     page = context.get("page")
     request = context.get("request")
     course = page.course() if page is not None and hasattr(page, "course") else None
-    allowed = bool(course and request and can_view_lesson(request.user, page, course))
+    allowed = bool(
+        course and request and (page.is_free_preview or has_access_for_request(request, course))
+    )
     return {"src": embed_url(video_uid) if allowed else "", "title": getattr(page, "title", "")}

@@ -1,7 +1,9 @@
 from django import template
+from django.core.paginator import Paginator
 from django.utils.safestring import mark_safe
 from wagtail import hooks
 
+from courses import caching
 from courses.models import CourseIndexPage, CoursePage
 
 register = template.Library()
@@ -24,6 +26,18 @@ def featured_courses(page, count=3):
         .prefetch_related("cover_image__renditions")
         .order_by("path")[:count]
     )
+
+
+@register.simple_tag
+def content_generation():
+    """For ``{% cache %}`` keys: fragments of published content rebuild when it changes."""
+    return caching.generation()
+
+
+@register.simple_tag
+def catalog_page(catalog, number):
+    """One page of the catalog's courses (number already checked by the page)."""
+    return Paginator(catalog.courses(), catalog.per_page).page(number)
 
 
 @register.simple_tag(takes_context=True)

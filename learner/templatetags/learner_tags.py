@@ -1,32 +1,45 @@
+from dataclasses import asdict
+
 from django import template
 
-from commerce.access import has_course_access
-from learner.progress import progress_by_lesson
+from commerce.access import has_access_for_request
+from learner.progress import progress_rows
 
 register = template.Library()
 
 
 def _progress(request, course):
-    """Progress rows for this course, read once per request (outline and actions share it)."""
+    """{lesson id: status} for this course, read once per request (outline, actions and the
+    hook that records the visit share it)."""
     memo = request.__dict__.setdefault("_learner_progress", {})
     if course.pk not in memo:
-        memo[course.pk] = progress_by_lesson(request.user, course)
-    return memo[course.pk]
+        memo[course.pk] = progress_rows(request.user, course)
+    return {lesson_id: status for lesson_id, (status, _) in memo[course.pk].items()}
 
 
 @register.inclusion_tag("learner/includes/lesson_outline.html", takes_context=True)
 def lesson_outline(context, lesson, course):
-    """The course outline beside a lesson: progress ticks and locks, three queries."""
+    """The course outline beside a lesson: the cached curriculum with this learner's ticks and
+    locks (their progress is one query, the access answer the gate's)."""
     request = context["request"]
     user = request.user
-    open_all = course.is_free or has_course_access(user, course)
+    open_all = course.is_free or has_access_for_request(request, course)
     status = _progress(request, course)
-    modules = course.curriculum()
-    for module in modules:
-        for item in module.lesson_list:
-            item.progress = status.get(item.pk, "")
-            item.locked = not (open_all or item.is_free_preview)
-    total = sum(len(m.lesson_list) for m in modules)
+    modules = [
+        {
+            "title": module.title,
+            "lesson_list": [
+                dict(
+                    asdict(item),
+                    progress=status.get(item.pk, ""),
+                    locked=not (open_all or item.is_free_preview),
+                )
+                for item in module.lesson_list
+            ],
+        }
+        for module in course.curriculum(request)
+    ]
+    total = sum(len(m["lesson_list"]) for m in modules)
     done = sum(1 for s in status.values() if s == "completed")
     return {
         "modules": modules,
