@@ -24,7 +24,8 @@ def after_payment(order):
         refunds_module.enqueue_already_owned_refund(order.pk)
     else:
         enqueue_receipt(order.pk)
-        gifts.after_payment(order)
+        if getattr(order, "gift_email", "") is not None:  # None: read with the order, no gift
+            gifts.after_payment(order)
 
 
 def enqueue_receipt(order_id):

@@ -13,9 +13,11 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
+from base.db import insert_new
 from base.money import format_money
 from commerce.mail import notifications, receipts
 from commerce.models import (
@@ -222,33 +224,38 @@ def access_due(
 def owner_of(order: Order) -> tuple[int | None, str]:
     """(user id, address) the order's courses belong to: the buyer, or a gift's recipient
     (by address only, until they claim it; never the buyer)."""
-    gift = Gift.objects.filter(order_id=order.pk).only("recipient_email").first()
-    if gift is not None:
-        return None, gift.recipient_email
+    if hasattr(order, "gift_email"):  # read with the order (see _lock_order)
+        recipient = order.gift_email
+    else:
+        gift = Gift.objects.filter(order_id=order.pk).only("recipient_email").first()
+        recipient = gift.recipient_email if gift is not None else None
+    if recipient is not None:
+        return None, recipient
     return order.user_id, order.email
 
 
-def _grant(order: Order, item: OrderItem, owner: tuple[int | None, str]) -> bool:
-    """Grant the item's course; False when its owner already has it (no second grant)."""
+def _grant(order: Order, items: list[OrderItem], owner: tuple[int | None, str]) -> set[int]:
+    """Grant the items' courses in one statement; returns the ids of the items granted. An item
+    whose owner already has the course gets no second grant: a guest address that is an
+    account's owning it (read with the items), or the partial unique index (one active grant
+    per owner), which refuses the row without an error or a savepoint."""
     user_id, email = owner
-    if user_id is None and (
-        Entitlement.objects.filter(course_id=item.course_id, user__email__iexact=email)
-        .active()
-        .exists()
-    ):
-        return False  # the guest's address is an account's that owns the course
-    try:  # the partial unique index is the check: one active grant per owner
-        with transaction.atomic():
-            Entitlement.objects.create(
-                course_id=item.course_id,
-                user_id=user_id,
-                email=email,
-                source=Entitlement.Source.PURCHASE,
-                order_item=item,
-            )
-    except IntegrityError:
-        return False
-    return True
+    wanted = [item for item in items if user_id is not None or not item.owned_by_account]
+    return set(
+        insert_new(
+            [
+                Entitlement(
+                    course_id=item.course_id,
+                    user_id=user_id,
+                    email=email,
+                    source=Entitlement.Source.PURCHASE,
+                    order_item_id=item.pk,  # by id: the item's own entitlement stays unknown
+                )
+                for item in wanted
+            ],
+            returning="order_item",
+        )
+    )
 
 
 def _sync_entitlements(
@@ -259,15 +266,25 @@ def _sync_entitlements(
     notes, owned = [], 0
     order._access_changes = set()
     now = timezone.now()
-    items = list(order.items.select_related("entitlement").all())
-    owner = None
+    items = order.items.select_related("entitlement")
+    may_grant = wanted == Entitlement.Status.ACTIVE and not order.already_owned_at
+    owner = owner_of(order) if may_grant else (None, "")
+    if may_grant and owner[0] is None:
+        account_owns = Entitlement.objects.filter(
+            course_id=OuterRef("course_id"), user__email__iexact=owner[1]
+        ).active()
+        items = items.annotate(owned_by_account=Exists(account_owns))
+    items = list(items)
+    to_grant = []
+    if may_grant:
+        to_grant = [item for item in items if getattr(item, "entitlement", None) is None]
+    granted = _grant(order, to_grant, owner) if to_grant else set()
     for item in items:
         entitlement = getattr(item, "entitlement", None)
         if entitlement is None:
-            if wanted != Entitlement.Status.ACTIVE or order.already_owned_at:
+            if item not in to_grant:
                 continue
-            owner = owner or owner_of(order)
-            if _grant(order, item, owner):
+            if item.pk in granted:
                 notes.append(f"access granted to {item.title}")
             else:
                 notes.append(f"buyer already had access to {item.title}; no second grant")
@@ -295,7 +312,9 @@ def _settle(
     """Derive status and access from all facts, save, and append to the audit trail."""
     if not changes:
         return order
-    disputes = set(order.disputes.values_list("status", flat=True))
+    disputes = getattr(order, "_dispute_statuses", None)
+    if disputes is None:
+        disputes = set(order.disputes.values_list("status", flat=True))
     old_status = order.status
     order.status = derive_status(order, disputes)
     wanted, reason = access_due(order, disputes)
@@ -367,6 +386,34 @@ def _order_ref(session: StripeObject) -> str:
     return ref
 
 
+def _lock_order(**lookup: Any) -> Order | None:
+    """Lock the order and read, in the same query, what settling a checkout needs besides it:
+    its disputes' outcomes and a gift's recipient (a session records neither)."""
+    disputes = Dispute.objects.filter(order=OuterRef("pk"))
+    order = (
+        Order.objects.select_for_update()
+        .filter(**lookup)
+        .annotate(
+            dispute_open=Exists(disputes.filter(status=Dispute.Status.OPEN)),
+            dispute_lost=Exists(disputes.filter(status=Dispute.Status.LOST)),
+            gift_email=Subquery(
+                Gift.objects.filter(order=OuterRef("pk")).values("recipient_email")[:1]
+            ),
+        )
+        .first()
+    )
+    if order is not None:
+        order._dispute_statuses = {
+            status
+            for status, present in (
+                (Dispute.Status.OPEN, order.dispute_open),
+                (Dispute.Status.LOST, order.dispute_lost),
+            )
+            if present
+        }
+    return order
+
+
 def fulfil_checkout_session(
     session: StripeObject,
     *,
@@ -377,12 +424,20 @@ def fulfil_checkout_session(
 ) -> Order:
     """Bring the session's order up to date. Safe to call any number of times, concurrently."""
     ref = _order_ref(session)
-    with transaction.atomic():
-        order = Order.objects.select_for_update().filter(public_id=ref).first()
-        if order is None:
-            raise Ignored(f"checkout session {session.get('id')} names unknown order {ref}")
-        changes = _record_session(order, session, hint)
-        return _settle(order, changes, source=source, event_id=event_id, actor=actor)
+    # Inside the webhook ledger's transaction this adds no savepoint (two round trips): an
+    # error rolls back the whole delivery anyway. "Ignored" leaves the block normally, so the
+    # ledger can still record why.
+    with transaction.atomic(savepoint=False):
+        order = _lock_order(public_id=ref)
+        try:
+            if order is None:
+                raise Ignored(f"checkout session {session.get('id')} names unknown order {ref}")
+            changes = _record_session(order, session, hint)
+        except Ignored as reason:
+            ignored = reason
+        else:
+            return _settle(order, changes, source=source, event_id=event_id, actor=actor)
+    raise ignored
 
 
 def _locked_order_for_payment(payment_intent_id: str, charge_id: str) -> tuple[Order, list[str]]:

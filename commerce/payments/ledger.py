@@ -15,9 +15,10 @@ from typing import NoReturn
 
 import stripe
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from base.db import insert_new
 from commerce.billing import memberships
 from commerce.models import Order, OrderEvent, StripeEvent
 from commerce.payments import fulfilment, gateway
@@ -220,18 +221,20 @@ def process(
 def _process(event: StripeObject, *, force: bool, source: str) -> str:
     event_id = event["id"]
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                row = StripeEvent.objects.create(
-                    event_id=event_id,
-                    type=event["type"][:100],
-                    livemode=bool(event.get("livemode")),
-                    api_version=str(event.get("api_version") or "")[:50],
-                    payload=event,
-                    attempts=1,
-                    stripe_created=_stripe_created(event),
-                )
-        except IntegrityError:
+        row = StripeEvent(
+            event_id=event_id,
+            type=event["type"][:100],
+            livemode=bool(event.get("livemode")),
+            api_version=str(event.get("api_version") or "")[:50],
+            payload=event,
+            attempts=1,
+            stripe_created=_stripe_created(event),
+        )
+        # The unique event id is the lock: a concurrent copy waits here for this transaction.
+        inserted = insert_new([row])
+        if inserted:
+            row.pk = inserted[0]
+        else:
             row = StripeEvent.objects.select_for_update().get(event_id=event_id)
             if row.status in (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED) and not (
                 force
