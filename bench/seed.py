@@ -110,7 +110,72 @@ def build():
         "preview_lesson_url": lessons[0].url,
         "paid_lesson_url": lessons[1].url,
         "bundle_url": bundle.url,
+        "course_url": owned.url,
     }
+
+
+def admin_orders(n=100_000):
+    """n paid orders of one course each, spread over a year: the admin's order list and order
+    page are measured over them. Returns a superuser and one order to inspect."""
+    course = STATE["sold"]
+    now = timezone.now()
+    batch = 5000
+    for start in range(0, n, batch):
+        orders = Order.objects.bulk_create(
+            [
+                Order(
+                    email=f"history-{i}@example.com",
+                    currency="usd",
+                    status="paid",
+                    amount_subtotal=course.price_amount,
+                    amount_total=course.price_amount,
+                    stripe_session_id=f"cs_test_history_{i}",
+                    stripe_payment_intent_id=f"pi_test_history_{i}",
+                    paid_at=now - timedelta(minutes=5 * i),
+                    expires_at=now,
+                )
+                for i in range(start, min(n, start + batch))
+            ]
+        )
+        OrderItem.objects.bulk_create(
+            [
+                OrderItem(
+                    order=o,
+                    course=course,
+                    title=course.title,
+                    unit_amount=course.price_amount,
+                    currency="usd",
+                )
+                for o in orders
+            ]
+        )
+    with connection.cursor() as cursor:
+        # Spread creation over time as real history would be (auto_now_add set them all now).
+        cursor.execute(
+            "UPDATE commerce_order SET created_at = paid_at WHERE email LIKE 'history-%%'"
+        )
+        cursor.execute("ANALYZE")
+    admin = get_user_model().objects.create_superuser("owner", "owner@example.com", "pw")
+    order = Order.objects.filter(email__startswith="history-").order_by("pk")[n // 2]
+    return admin, order
+
+
+def webhook_round_trips(secret):
+    """Database round trips of one first delivery and of its duplicate, in this process."""
+    first = completed_events(1, secret)[0]
+    counts = []
+    for _ in range(2):
+        client = Client(HTTP_HOST="127.0.0.1")
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.post(
+                first["path"],
+                data=first["body"],
+                content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=first["headers"]["Stripe-Signature"],
+            )
+        assert response.status_code == 200, response.content
+        counts.append(len(ctx.captured_queries))
+    return {"first": counts[0], "duplicate": counts[1]}
 
 
 def completed_events(n, secret):
@@ -198,9 +263,10 @@ def session_cookie(user):
     return client.cookies["sessionid"].value
 
 
-def query_count(path, user):
+def query_count(path, user=None):
     client = Client(HTTP_HOST="127.0.0.1")
-    client.force_login(user)
+    if user is not None:
+        client.force_login(user)
     client.get(path)
     with CaptureQueriesContext(connection) as ctx:
         client.get(path)

@@ -1,5 +1,6 @@
 from django.db import connection
 from django.http import JsonResponse
+from django.shortcuts import render
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -14,4 +15,18 @@ def floor(request):
     return JsonResponse({"received": True})
 
 
-urlpatterns = [path("bench/floor/", floor), path("", include("config.urls"))]
+# The site's own settings as the base template reads them, without asking the database.
+NO_SETTINGS = {"config": {"SiteSettings": {"footer_text": "", "support_email": ""}}}
+
+
+def page_floor(request):
+    """The cheapest honest page: the site's base template rendered, no query (no session
+    cookie is sent, the site settings are given)."""
+    return render(request, "base.html", {"settings": NO_SETTINGS})
+
+
+urlpatterns = [
+    path("bench/floor/", floor),
+    path("bench/page-floor/", page_floor),
+    path("", include("config.urls")),
+]

@@ -120,6 +120,8 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["email"]),
+            # The admin's order list, newest first, reads one page of this index.
+            models.Index(fields=["-created_at"], name="order_newest_first"),
         ]
         constraints = [
             models.CheckConstraint(condition=CURRENCY_CHECK, name="order_currency_iso"),

@@ -2,9 +2,13 @@
 unless an administrator gives their group the commerce view permissions."""
 
 import django_filters
+from django import forms
 from django.db.models import Q
+from django.forms.utils import flatatt
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.ui.tables import Column, DateColumn
 from wagtail.admin.views.generic import IndexView, InspectView
@@ -56,6 +60,42 @@ class SafeExportIndexView(IndexView):
     def preprocess_field_value(self, field, value, export_format):
         return spreadsheet_safe(super().preprocess_field_value(field, value, export_format))
 
+    def get_list_more_buttons(self, instance):
+        """Read-only rows: the title already opens the one view there is (inspect), so no
+        per-row "More" menu (a fifth of the order list's rendering time)."""
+        return []
+
+
+class QuickSelect(forms.Select):
+    """Django renders each <option> through a template of its own; with one option per course
+    that was a quarter of the order list's time. The same markup, built in one pass."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        final = self.build_attrs(self.attrs, attrs)
+        final["name"] = name
+        chosen = {str(v) for v in self.format_value(value)}
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            (
+                (str(key), mark_safe(" selected") if str(key) in chosen else "", label)
+                for key, label in self.choices
+            ),
+        )
+        return format_html("<select{}>{}</select>", flatatt(final), options)
+
+
+def course_choices():
+    """Every course by title, as (id, title) pairs: no page objects built to fill a menu."""
+    return list(CoursePage.objects.order_by("title").values_list("id", "title"))
+
+
+def course_choice(**kwargs):
+    """A filter by course, for listings whose rows name one."""
+    return django_filters.ChoiceFilter(
+        choices=course_choices, widget=QuickSelect, label="Course", **kwargs
+    )
+
 
 class ReadOnlyViewSet(ModelViewSet):
     """Listing, filters, export and inspect; the policy refuses add, edit and delete."""
@@ -99,12 +139,7 @@ class OrderFilterSet(WagtailFilterSet):
         method="filter_outcome",
         label="Outcome",
     )
-    course = django_filters.ModelChoiceFilter(
-        field_name="items__course",
-        queryset=CoursePage.objects.order_by("title"),
-        label="Course",
-        distinct=True,
-    )
+    course = course_choice(field_name="items__course", distinct=True)
     created_at = django_filters.DateFromToRangeFilter(label="Created", widget=DateRangePickerWidget)
     paid_since = django_filters.DateFilter(
         field_name="paid_at", lookup_expr="date__gte", label="Paid on or after"

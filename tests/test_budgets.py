@@ -1,0 +1,345 @@
+"""Query budgets (issue 15) and the caches that keep them: a regression fails here, and no cache
+may ever show a learner more than the database says they may see."""
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from wagtail.models import PageViewRestriction
+
+from commerce.models import Entitlement, Order, OrderItem
+from courses.models import LessonPage, ModulePage
+from devtools.stripe_emulator import example
+from learner.models import LessonProgress
+from tests.helpers import entitle, make_course, post_event, publish, without_index_updates
+
+LESSON_BUDGET = 10
+PAGE_BUDGET = 8  # course page, catalog, home
+WEBHOOK_BUDGET = 10  # database round trips of a first delivery, BEGIN and COMMIT included
+
+
+def queries(client, url, expect=200):
+    client.get(url)  # warm the caches: budgets are for the page as a busy site serves it
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == expect
+    return len(ctx.captured_queries)
+
+
+def big_course(catalog, slug="big", modules=3, lessons=5):
+    course = make_course(catalog, slug=slug, lessons=lessons)
+    with without_index_updates():
+        for m in range(2, modules + 1):
+            module = publish(course, ModulePage(title=f"Module {m}", slug=f"module-{m}"))
+            for i in range(lessons):
+                publish(
+                    module,
+                    LessonPage(title=f"M{m} lesson {i}", slug=f"lesson-{i}", summary="s", body=[]),
+                )
+    return course
+
+
+def paid(course):
+    return course.lessons().filter(is_free_preview=False).specific().first()
+
+
+@pytest.fixture
+def reader(client, learner):
+    client.force_login(learner)
+    return client
+
+
+# --- the budgets ---------------------------------------------------------------------------
+
+
+def test_an_entitled_lesson_page_stays_within_its_budget(reader, learner, course):
+    entitle(learner, course)
+    assert queries(reader, paid(course).url) <= LESSON_BUDGET
+
+
+def test_the_lesson_budget_does_not_grow_with_lessons_and_modules(reader, learner, catalog):
+    small, large = make_course(catalog, slug="small"), big_course(catalog)
+    entitle(learner, small)
+    entitle(learner, large)
+    assert queries(reader, paid(small).url) == queries(reader, paid(large).url)
+
+
+def test_a_free_preview_lesson_stays_within_the_lesson_budget(reader, course):
+    preview = course.lessons().filter(is_free_preview=True).first()
+    assert queries(reader, preview.url) <= LESSON_BUDGET
+
+
+def test_course_catalog_and_home_pages_stay_within_their_budget(reader, learner, home, catalog):
+    course = big_course(catalog)
+    entitle(learner, course)
+    for url in (course.url, catalog.url, home.url):
+        assert queries(reader, url) <= PAGE_BUDGET, url
+
+
+def test_course_page_queries_do_not_grow_with_modules(reader, catalog):
+    small, large = make_course(catalog, slug="small"), big_course(catalog)
+    assert queries(reader, small.url) == queries(reader, large.url)
+
+
+def pending_order(course, n=1):
+    order = Order.objects.create(
+        email=f"buyer{n}@example.com",
+        currency="usd",
+        amount_subtotal=course.price_amount,
+        stripe_session_id=f"cs_test_budget_{n}",
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    OrderItem.objects.create(
+        order=order,
+        course=course,
+        title=course.title,
+        unit_amount=course.price_amount,
+        currency="usd",
+    )
+    return order
+
+
+def completed(order):
+    session = example(
+        "checkout.session",
+        id=order.stripe_session_id,
+        client_reference_id=order.public_id,
+        metadata={"order_id": order.public_id},
+        status="complete",
+        payment_status="paid",
+        amount_subtotal=order.amount_subtotal,
+        amount_total=order.amount_subtotal,
+        currency="usd",
+        payment_intent=f"pi_test_{order.pk}",
+        total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        customer_email=order.email,
+    )
+    return example(
+        "event",
+        id=f"evt_test_budget_{order.pk}",
+        type="checkout.session.completed",
+        data={"object": session},
+        created=int(time.time()),
+        livemode=False,
+    )
+
+
+def round_trips(event):
+    """The delivery's own transaction, BEGIN to COMMIT (the receipt task runs after it)."""
+    with CaptureQueriesContext(connection) as ctx:
+        response = post_event(json.dumps(event))
+    assert response.status_code == 200
+    sql = [q["sql"] for q in ctx.captured_queries]
+    return sql[: sql.index("COMMIT") + 1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_webhook_delivery_stays_within_its_round_trips(course, settings):
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_test_secret"
+    first = round_trips(completed(pending_order(course)))
+    assert len(first) <= WEBHOOK_BUDGET, first
+    assert not any(q.startswith(("SAVEPOINT", "RELEASE")) for q in first)
+    assert Entitlement.objects.filter(status="active").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_delivery_costs_less_than_a_first(course, settings):
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_test_secret"
+    event = completed(pending_order(course))
+    first, duplicate = round_trips(event), round_trips(event)
+    assert len(duplicate) < len(first)
+    assert Entitlement.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bundle_delivery_grants_every_course_in_the_same_round_trips(catalog, settings):
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_test_secret"
+    courses = [make_course(catalog, slug=f"b{i}") for i in range(3)]
+    order = pending_order(courses[0])
+    for course in courses[1:]:
+        OrderItem.objects.create(
+            order=order,
+            course=course,
+            title=course.title,
+            unit_amount=course.price_amount,
+            currency="usd",
+        )
+    Order.objects.filter(pk=order.pk).update(amount_subtotal=3 * courses[0].price_amount)
+    order.refresh_from_db()
+    assert len(round_trips(completed(order))) <= WEBHOOK_BUDGET
+    assert Entitlement.objects.filter(status="active").count() == 3
+
+
+def many_orders(course, n):
+    orders = Order.objects.bulk_create(
+        [
+            Order(
+                email=f"history{i}@example.com",
+                currency="usd",
+                status="paid",
+                amount_subtotal=4900,
+                amount_total=4900,
+                paid_at=timezone.now(),
+                expires_at=timezone.now(),
+            )
+            for i in range(n)
+        ]
+    )
+    OrderItem.objects.bulk_create(
+        [
+            OrderItem(order=o, course=course, title=course.title, unit_amount=4900, currency="usd")
+            for o in orders
+        ]
+    )
+    return orders
+
+
+def test_the_admin_order_list_costs_the_same_queries_for_few_and_many_orders(
+    superuser_client, course
+):
+    url = reverse("commerce_order:index")
+    many_orders(course, 2)
+    few = queries(superuser_client, url)
+    many_orders(course, 60)
+    assert queries(superuser_client, url) == few
+
+
+def test_the_admin_order_page_costs_the_same_queries_for_one_item_and_many(
+    superuser_client, catalog
+):
+    one = pending_order(make_course(catalog, slug="one"), n=1)
+    several = pending_order(make_course(catalog, slug="two"), n=2)
+    for i in range(4):
+        course = make_course(catalog, slug=f"more{i}")
+        OrderItem.objects.create(
+            order=several, course=course, title=course.title, unit_amount=1, currency="usd"
+        )
+    inspect = "commerce_order:inspect"
+    assert queries(superuser_client, reverse(inspect, args=[one.pk])) == queries(
+        superuser_client, reverse(inspect, args=[several.pk])
+    )
+
+
+# --- the caches never show more than the database allows --------------------------------------
+
+
+def test_revoked_access_shows_on_the_very_next_request(reader, learner, course):
+    grant = entitle(learner, course)
+    lesson = paid(course)
+    assert reader.get(lesson.url).status_code == 200
+    grant.status = Entitlement.Status.REVOKED
+    grant.save()
+    response = reader.get(lesson.url)
+    assert response.status_code == 403
+    assert b"Secret body" not in response.content
+
+
+def test_a_lesson_published_later_appears_in_the_outline_at_once(reader, learner, course):
+    entitle(learner, course)
+    lesson = paid(course)
+    reader.get(lesson.url)  # the outline is cached now
+    with without_index_updates():
+        publish(lesson.get_parent(), LessonPage(title="Brand new lesson", slug="new", body=[]))
+    assert b"Brand new lesson" in reader.get(lesson.url).content
+    assert b"Brand new lesson" in reader.get(course.url).content
+
+
+def test_an_unpublished_lesson_leaves_the_outline_and_its_address(reader, learner, course):
+    entitle(learner, course)
+    first, second = course.lessons().specific()
+    reader.get(first.url)
+    second.unpublish()
+    assert b"Lesson 2" not in reader.get(first.url).content
+    assert reader.get(second.url).status_code == 404
+
+
+def test_a_moved_lesson_is_served_at_its_new_address_and_redirected_from_the_old(reader, learner, catalog):
+    course = big_course(catalog, modules=2, lessons=2)
+    entitle(learner, course)
+    lesson = paid(course)
+    old_url = lesson.url
+    assert reader.get(old_url).status_code == 200
+    target = ModulePage.objects.child_of(course).get(slug="module-2")
+    lesson.move(target, pos="last-child")
+    lesson.refresh_from_db()
+    old = reader.get(old_url)
+    assert (old.status_code, old["Location"]) == (301, lesson.url)  # Wagtail's redirect
+    assert b"Secret body" not in old.content
+    assert reader.get(lesson.url).status_code == 200
+
+
+def test_a_deleted_lesson_is_gone_from_outline_and_address(reader, learner, course):
+    entitle(learner, course)
+    first, second = course.lessons().specific()
+    reader.get(second.url)
+    url = second.url
+    second.delete()
+    assert reader.get(url).status_code == 404
+    assert b"Lesson 2" not in reader.get(first.url).content
+
+
+def test_a_course_made_private_leaves_the_cached_catalog(client, catalog):
+    course = make_course(catalog, slug="secretive")
+    assert b"Secretive" in client.get(catalog.url).content
+    PageViewRestriction.objects.create(page=course, restriction_type="login")
+    assert b"Secretive" not in client.get(catalog.url).content
+
+
+def test_a_price_change_shows_on_the_catalog_once_published(client, catalog):
+    course = make_course(catalog, slug="priced")
+    assert b"$49.00" in client.get(catalog.url).content
+    course.price_amount = 5900
+    course.save_revision().publish()
+    assert b"$59.00" in client.get(catalog.url).content
+
+
+def test_catalog_pages_out_of_range_or_not_numbers_show_the_nearest_page(client, catalog):
+    from courses.models import CourseIndexPage
+
+    for i in range(CourseIndexPage.per_page + 1):
+        make_course(catalog, slug=f"p{i}", lessons=0)
+    assert b"Page 2 of 2" in client.get(catalog.url + "?page=99").content
+    assert b"Page 1 of 2" in client.get(catalog.url + "?page=abc").content
+
+
+def test_site_settings_edits_show_on_the_next_page(client, home):
+    from base.models import SiteSettings
+
+    settings_row = SiteSettings.for_site(home.get_site())
+    client.get(home.url)
+    settings_row.footer_text = "A brand new footer"
+    settings_row.save()
+    assert b"A brand new footer" in client.get(home.url).content
+
+
+def test_wagtails_utility_views_are_not_shadowed_by_page_routing(client, db):
+    assert client.get("/_util/login/").status_code == 200
+
+
+# --- the userbar and the visit record ---------------------------------------------------------
+
+
+def test_editors_get_the_userbar_and_learners_do_not(editor_client, client, learner, course):
+    assert b"wagtail-userbar" in editor_client.get(course.url).content
+    client.force_login(learner)
+    assert b"wagtail-userbar" not in client.get(course.url).content
+
+
+def test_a_lesson_visit_is_written_once_per_five_minutes(reader, learner, course):
+    entitle(learner, course)
+    lesson = paid(course)
+    reader.get(lesson.url)
+    row = LessonProgress.objects.get(user=learner, lesson=lesson)
+    with CaptureQueriesContext(connection) as ctx:
+        reader.get(lesson.url)
+    assert not [q for q in ctx.captured_queries if q["sql"].startswith("UPDATE")]
+    earlier = timezone.now() - timedelta(minutes=6)
+    LessonProgress.objects.filter(pk=row.pk).update(last_seen_at=earlier)
+    reader.get(lesson.url)
+    row.refresh_from_db()
+    assert row.last_seen_at > earlier
