@@ -27,6 +27,18 @@ def _fail_open(name, fallback):
 
 
 class FailOpenRedisCacheClient(RedisCacheClient):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        """One redis-py client per connection pool, kept: Django builds a new one for every
+        call (a third of a millisecond each on a small machine). Clients are thread-safe."""
+        index = self._get_connection_pool_index(write)
+        if index not in self._clients:
+            self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
+        return self._clients[index]
+
     get = _fail_open("get", lambda key, default=None: default)
     get_many = _fail_open("get_many", {})
     has_key = _fail_open("has_key", False)

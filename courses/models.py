@@ -387,6 +387,20 @@ class LessonResource(Orderable):
         return self.filename.rsplit(".", 1)[-1].upper() if "." in self.filename else ""
 
 
+# What a lesson's page and gate read of its course (LessonPage.course).
+COURSE_HEADER_FIELDS = (
+    "title",
+    "slug",
+    "path",
+    "depth",
+    "url_path",
+    "live",
+    "price_amount",
+    "price_currency",
+    "locale_id",
+)
+
+
 class LessonPage(Page):
     summary = models.CharField(max_length=300, blank=True)
     body = StreamField(LessonBodyBlock(), blank=True)
@@ -414,7 +428,10 @@ class LessonPage(Page):
     def course(self):
         """The course this lesson belongs to, looked up once per request and page instance."""
         if not hasattr(self, "_course"):
-            self._course = CoursePage.objects.ancestor_of(self).first()
+            # Two levels up (course → module → lesson, as parent_page_types require): one
+            # lookup by path, the fields a gate and a page header read.
+            path = self.path[: (self.depth - 2) * Page.steplen]
+            self._course = CoursePage.objects.filter(path=path).only(*COURSE_HEADER_FIELDS).first()
         return self._course
 
     def get_context(self, request, *args, **kwargs):

@@ -258,7 +258,9 @@ def test_an_unpublished_lesson_leaves_the_outline_and_its_address(reader, learne
     assert reader.get(second.url).status_code == 404
 
 
-def test_a_moved_lesson_is_served_at_its_new_address_and_redirected_from_the_old(reader, learner, catalog):
+def test_a_moved_lesson_is_served_at_its_new_address_and_redirected_from_the_old(
+    reader, learner, catalog
+):
     course = big_course(catalog, modules=2, lessons=2)
     entitle(learner, course)
     lesson = paid(course)
