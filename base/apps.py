@@ -11,4 +11,7 @@ class SiteConfig(AppConfig):
     verbose_name = "Site"
 
     def ready(self):
+        from base import caching
         from base.templatetags import base_tags  # noqa: F401 - connects remember_editor
+
+        caching.connect()

@@ -1,6 +1,8 @@
 from django.core.cache import cache
 from wagtail.models import Site
 
+from base import caching
+
 TTL = 3600
 
 
@@ -8,7 +10,7 @@ class CachedSiteMiddleware:
     """Wagtail looks up the request's Site with a query on every request (seven milliseconds
     of ORM work on a small machine), though sites change perhaps once a year. The answer is
     kept in the cache under the content generation, which every change to a site or a page
-    moves on (courses.caching), and left where Wagtail looks first (``request._wagtail_site``,
+    moves on (base.caching), and left where Wagtail looks first (``request._wagtail_site``,
     see ``Site.find_for_request``). After CommonMiddleware: the host is an allowed one."""
 
     def __init__(self, get_response):
@@ -22,8 +24,6 @@ class CachedSiteMiddleware:
 
 
 def site_for(request):
-    from courses import caching
-
     key = f"site:{caching.generation()}:{request.get_host()}:{request.get_port()}"
     site = cache.get(key)
     if site is None:

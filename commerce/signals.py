@@ -15,7 +15,7 @@ def record_lesson_documents(sender, instance, created, raw=False, **kwargs):
 
 def _plans_changed(sender, **kwargs):
     """Course pages list the plans that include them (memberships.plans_including)."""
-    from courses import caching
+    from base import caching
 
     caching.bump()
 

@@ -4,10 +4,10 @@ from django.core.exceptions import PermissionDenied
 from django.template.loader import render_to_string
 from wagtail import hooks
 
+from base import caching
 from commerce.access import has_access_for_request
 from commerce.access.documents import may_fetch
 from commerce.access.gate import private, refuse
-from courses import caching
 from courses.models import LessonPage
 
 # --- what commerce adds to course pages (see courses.templatetags.course_tags.slot) -------

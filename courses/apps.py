@@ -7,6 +7,4 @@ class CoursesConfig(AppConfig):
     name = "courses"
 
     def ready(self):
-        from courses import caching, checks  # noqa: F401 - checks registers the system checks
-
-        caching.connect()
+        from courses import checks  # noqa: F401 - registers the system checks

@@ -15,8 +15,8 @@ from wagtail.fields import RichTextField, StreamField
 from wagtail.models import Orderable, Page, Site
 from wagtail.search import index
 
+from base import caching
 from base.money import format_money
-from courses import caching
 from courses.blocks import CourseDescriptionBlock, LessonBodyBlock
 from courses.forms import BundlePageForm
 
@@ -159,7 +159,7 @@ class CoursePage(Page):
 
     def curriculum(self, request=None) -> list["OutlineModule"]:
         """Modules with their live, public lessons in page order: plain values (never a lesson
-        body), the same for every visitor, so built once per content change (courses.caching)
+        body), the same for every visitor, so built once per content change (base.caching)
         and then read without a query."""
         site = Site.find_for_request(request) if request is not None else None
         return caching.cached(

@@ -345,3 +345,16 @@ def test_a_lesson_visit_is_written_once_per_five_minutes(reader, learner, course
     reader.get(lesson.url)
     row.refresh_from_db()
     assert row.last_seen_at > earlier
+
+
+def test_editing_a_site_or_a_plan_rebuilds_what_pages_cached(home, catalog):
+    from base import caching
+    from commerce.models import MembershipPlan
+
+    before = caching.generation()
+    site = home.get_site()
+    site.site_name = "Renamed"
+    site.save()
+    after_site = caching.generation()
+    MembershipPlan.objects.create(name="Everything", all_courses=True)
+    assert before != after_site != caching.generation()

@@ -19,6 +19,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from base import caching
 from base.money import format_money
 from commerce.mail import notifications
 from commerce.models import Invoice as InvoiceRow
@@ -26,7 +27,6 @@ from commerce.models import Membership, MembershipEvent, MembershipPlan, Notific
 from commerce.payments import gateway
 from commerce.payments.fulfilment import Ignored
 from commerce.payments.gateway import StripeObject
-from courses import caching
 
 if TYPE_CHECKING:
     from base.models import User

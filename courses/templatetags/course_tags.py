@@ -3,7 +3,7 @@ from django.core.paginator import Paginator
 from django.utils.safestring import mark_safe
 from wagtail import hooks
 
-from courses import caching
+from base import caching
 from courses.models import CourseIndexPage, CoursePage
 
 register = template.Library()
