@@ -97,8 +97,10 @@ lock: | $(BIN)/python
 prod-deps:
 	bash .ci/prod-deps
 
+# The targets table compares with a run of the same script on the code before issue 15.
+BENCH_BEFORE ?= docs/bench/before-issue-15.json
 bench: install
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(if $(wildcard $(BENCH_BEFORE)),--before $(BENCH_BEFORE))
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media .test-media staticfiles node_modules

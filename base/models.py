@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
 from django.db import models
+from django.db.models.functions import Upper
 from wagtail.admin.panels import FieldPanel
 from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
 from wagtail.fields import RichTextField
@@ -12,6 +13,11 @@ class User(AbstractUser):
 
     class Meta:
         db_table = "auth_user_custom"
+        indexes = [
+            # Addresses are compared without case (log-in, claims, "does an account own this
+            # course?" on every guest payment): an index for that comparison.
+            models.Index(Upper("email"), name="user_email_upper"),
+        ]
 
 
 class HomePage(Page):

@@ -110,6 +110,7 @@ class Order(models.Model):
     _newly_paid: bool
     _refunded_now: int
     _access_changes: set[str]
+    _dispute_statuses: set[str]  # read with the locked order (fulfilment._lock_order)
 
     class Meta:
         ordering = ["-created_at"]

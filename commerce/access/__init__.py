@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -46,7 +46,7 @@ def entitled_or_member(user_id: int, course_id: int) -> bool:
     """A purchase (active entitlement) or a membership whose plan covers the course and whose
     access has not run out: independent of each other, asked in one query."""
     sql, slots = _compiled_rule()
-    given = {
+    given: dict[str | None, Any] = {
         "user": user_id,
         "course": course_id,
         "now": connection.ops.adapt_datetimefield_value(timezone.now()),

@@ -240,7 +240,11 @@ def _grant(order: Order, items: list[OrderItem], owner: tuple[int | None, str]) 
     account's owning it (read with the items), or the partial unique index (one active grant
     per owner), which refuses the row without an error or a savepoint."""
     user_id, email = owner
-    wanted = [item for item in items if user_id is not None or not item.owned_by_account]
+    wanted = [
+        item
+        for item in items
+        if user_id is not None or not getattr(item, "owned_by_account", False)
+    ]
     return set(
         insert_new(
             [
@@ -266,15 +270,15 @@ def _sync_entitlements(
     notes, owned = [], 0
     order._access_changes = set()
     now = timezone.now()
-    items = order.items.select_related("entitlement")
+    queryset = order.items.select_related("entitlement")
     may_grant = wanted == Entitlement.Status.ACTIVE and not order.already_owned_at
     owner = owner_of(order) if may_grant else (None, "")
     if may_grant and owner[0] is None:
         account_owns = Entitlement.objects.filter(
             course_id=OuterRef("course_id"), user__email__iexact=owner[1]
         ).active()
-        items = items.annotate(owned_by_account=Exists(account_owns))
-    items = list(items)
+        queryset = queryset.annotate(owned_by_account=Exists(account_owns))
+    items = list(queryset)
     to_grant = []
     if may_grant:
         to_grant = [item for item in items if getattr(item, "entitlement", None) is None]
@@ -390,7 +394,7 @@ def _lock_order(**lookup: Any) -> Order | None:
     """Lock the order and read, in the same query, what settling a checkout needs besides it:
     its disputes' outcomes and a gift's recipient (a session records neither)."""
     disputes = Dispute.objects.filter(order=OuterRef("pk"))
-    order = (
+    order: Order | None = (
         Order.objects.select_for_update()
         .filter(**lookup)
         .annotate(
@@ -406,8 +410,8 @@ def _lock_order(**lookup: Any) -> Order | None:
         order._dispute_statuses = {
             status
             for status, present in (
-                (Dispute.Status.OPEN, order.dispute_open),
-                (Dispute.Status.LOST, order.dispute_lost),
+                (Dispute.Status.OPEN, getattr(order, "dispute_open", False)),
+                (Dispute.Status.LOST, getattr(order, "dispute_lost", False)),
             )
             if present
         }
