@@ -444,8 +444,8 @@ def write_docs(results, command, when, host, before=None):
     if before is None:
         lines.append("| (run with `--before` to compare with the code before issue 15) |||||")
     else:
-        for figure, was, now, target, met in targets(results, before):
-            lines.append(f"| {figure} | {was} | {now} | {target} | {'yes' if met else '**no**'} |")
+        for figure, then, now, target, met in targets(results, before):
+            lines.append(f"| {figure} | {then} | {now} | {target} | {'yes' if met else '**no**'} |")
     lines += [
         "",
         "## Pages (8 concurrent clients, logged-in learner)",
@@ -567,14 +567,27 @@ def main():
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite the docs")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument(
+        "--docs-from", help="rewrite the docs from results saved with --json; run nothing"
+    )
+    parser.add_argument(
         "--before", help="results (--json) of a run on older code, for the targets table"
     )
     args = parser.parse_args()
+    if args.docs_from:
+        saved = json.loads(Path(args.docs_from).read_text())
+        before = json.loads(Path(args.before).read_text()) if args.before else None
+        command = "make bench   # = .venv/bin/python -m bench.run"
+        if args.before:
+            command += f" --before {args.before}"
+        write_docs(saved, command, saved["when"], saved["host"], before)
+        print("wrote docs/performance.md")
+        return
     host = machine()
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"bench: {when} on {host}", flush=True)
     random.seed(7)
     bench = Bench(args.requests)
+    bench.results.update(when=when, host=host)
     bench.setup()
     try:
         bench.start()
@@ -591,7 +604,7 @@ def main():
         before = json.loads(Path(args.before).read_text()) if args.before else None
         command = "make bench   # = .venv/bin/python -m bench.run"
         if args.before:
-            command += f" --before {Path(args.before).name}"
+            command += f" --before {args.before}"
         write_docs(bench.results, command, when, host, before)
         print("wrote docs/performance.md")
 
