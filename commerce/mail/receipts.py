@@ -6,8 +6,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
+from base.queue import enqueue
 from commerce.mail import emails, notifications
 from commerce.models import Gift, Order
 
@@ -29,7 +29,7 @@ def after_payment(order):
 
 
 def enqueue_receipt(order_id):
-    async_task("commerce.tasks.send_receipt", order_id, task_name=f"receipt-{order_id}")
+    enqueue("commerce.tasks.send_receipt", order_id, task_name=f"receipt-{order_id}")
 
 
 def send_receipt(order_id):
