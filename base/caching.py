@@ -11,6 +11,7 @@ access: gates always ask the database.
 import time
 
 from django.core.cache import cache
+from django.db import transaction
 
 KEY = "content-generation"
 TTL = 3600
@@ -26,15 +27,25 @@ def generation() -> int:
 
 
 def bump(**kwargs) -> None:
-    """Every cached view of the content is stale from now on."""
+    """Every cached view of the content is stale from now on, and again once the change
+    commits: a request served between the two would otherwise cache the old rows under the
+    new generation."""
+    _move_on()
+    transaction.on_commit(_move_on)
+
+
+def _move_on() -> None:
     try:
         cache.incr(KEY)
     except ValueError:  # no generation yet (or the cache restarted)
         cache.set(KEY, time.time_ns(), None)
 
 
-def cached(name: str, *parts, build):
-    """``build()``'s answer for this generation of the content, built at most once per TTL."""
+def cached(name: str, *parts, build, request=None):
+    """``build()``'s answer for this generation of the content, built at most once per TTL.
+    A preview (a draft rendered for an editor) builds afresh and caches nothing."""
+    if request is not None and getattr(request, "is_preview", False):
+        return build()
     key = ":".join([name, str(generation()), *map(str, parts)])
     return cache.get_or_set(key, build, TTL)
 

@@ -13,7 +13,7 @@ from courses.models import LessonPage
 # --- what commerce adds to course pages (see courses.templatetags.course_tags.slot) -------
 
 
-def downloads(lesson):
+def downloads(lesson, request=None):
     """The lesson's files as the page lists them (title, extension, description): saved with
     the lesson, so cached until the next publish. Each link still goes through the gate."""
 
@@ -28,7 +28,7 @@ def downloads(lesson):
             for r in lesson.resources.all()
         ]
 
-    return caching.cached("downloads", lesson.pk, build=build)
+    return caching.cached("downloads", lesson.pk, build=build, request=request)
 
 
 def _render(template, context, data):
@@ -53,7 +53,11 @@ def stream_player_slot(context, video_uid):
 
 @hooks.register("courses_lesson_downloads")
 def lesson_downloads_slot(context, lesson):
-    return _render("commerce/includes/downloads.html", context, {"resources": downloads(lesson)})
+    return _render(
+        "commerce/includes/downloads.html",
+        context,
+        {"resources": downloads(lesson, context.get("request"))},
+    )
 
 
 @hooks.register("before_serve_page")
@@ -61,7 +65,9 @@ def gate_paid_lessons(page, request, serve_args, serve_kwargs):
     if not isinstance(page, LessonPage) or page.is_free_preview:
         return None
     course = page.course()
-    if course is None or has_access_for_request(request, course):
+    if course is None:  # not below a course (placed by code): nobody sells it, nobody reads it
+        raise PermissionDenied
+    if has_access_for_request(request, course):
         return None
     return refuse(request, page, course, offer_to_visitors=True)
 

@@ -85,7 +85,9 @@ class CourseIndexPage(Page):
         """The listing itself is a cached fragment (see the template): only its size and the
         page asked for are worked out here, without a query once cached."""
         context = super().get_context(request, *args, **kwargs)
-        size = caching.cached("catalog-size", self.pk, build=lambda: self.courses().count())
+        size = caching.cached(
+            "catalog-size", self.pk, build=lambda: self.courses().count(), request=request
+        )
         pages = max(1, -(-size // self.per_page))
         asked = request.GET.get("page", "1")
         # As Paginator.get_page: not a number → the first page, past the end → the last.
@@ -167,6 +169,7 @@ class CoursePage(Page):
             site.pk if site else "-",
             self.pk,
             build=lambda: self._build_curriculum(request),
+            request=request,
         )
 
     def _build_curriculum(self, request):

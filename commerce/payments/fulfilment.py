@@ -391,30 +391,19 @@ def _order_ref(session: StripeObject) -> str:
 
 
 def _lock_order(**lookup: Any) -> Order | None:
-    """Lock the order and read, in the same query, what settling a checkout needs besides it:
-    its disputes' outcomes and a gift's recipient (a session records neither)."""
-    disputes = Dispute.objects.filter(order=OuterRef("pk"))
+    """Lock the order and read a gift's recipient with it (it never changes). Disputes are
+    read after the lock, by _settle: a subquery here would see the snapshot from before the
+    wait, missing a dispute the lock holder just recorded."""
     order: Order | None = (
         Order.objects.select_for_update()
         .filter(**lookup)
         .annotate(
-            dispute_open=Exists(disputes.filter(status=Dispute.Status.OPEN)),
-            dispute_lost=Exists(disputes.filter(status=Dispute.Status.LOST)),
             gift_email=Subquery(
                 Gift.objects.filter(order=OuterRef("pk")).values("recipient_email")[:1]
-            ),
+            )
         )
         .first()
     )
-    if order is not None:
-        order._dispute_statuses = {
-            status
-            for status, present in (
-                (Dispute.Status.OPEN, getattr(order, "dispute_open", False)),
-                (Dispute.Status.LOST, getattr(order, "dispute_lost", False)),
-            )
-            if present
-        }
     return order
 
 

@@ -1,7 +1,10 @@
+import time
+
 from django import template
 from django.core.paginator import Paginator
 from django.utils.safestring import mark_safe
 from wagtail import hooks
+from wagtail.models import Site
 
 from base import caching
 from courses.models import CourseIndexPage, CoursePage
@@ -28,10 +31,15 @@ def featured_courses(page, count=3):
     )
 
 
-@register.simple_tag
-def content_generation():
-    """For ``{% cache %}`` keys: fragments of published content rebuild when it changes."""
-    return caching.generation()
+@register.simple_tag(takes_context=True)
+def content_generation(context):
+    """For ``{% cache %}`` keys: fragments of published content rebuild when it changes, are
+    kept per site (page URLs are relative to it), and a preview never shares them."""
+    request = context.get("request")
+    if request is not None and getattr(request, "is_preview", False):
+        return f"preview-{time.time_ns()}"
+    site = Site.find_for_request(request) if request is not None else None
+    return f"{caching.generation()}-{site.pk if site else '-'}"
 
 
 @register.simple_tag
