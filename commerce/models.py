@@ -325,6 +325,7 @@ class Notification(models.Model):
         PAYMENT_FAILED = "payment_failed", "Membership payment failed"
         CANCELLING = "cancelling", "Membership cancellation confirmed"
         MEMBERSHIP_ENDED = "membership_ended", "Membership access ended"
+        LESSONS_OPENED = "lessons_opened", "Lessons opened (drip release)"
 
     key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)

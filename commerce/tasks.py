@@ -57,3 +57,9 @@ def deliver_gifts_job():
     from commerce.access.gifts import deliver_due
 
     return deliver_due()
+
+
+def announce_opened_lessons_job():
+    from commerce.access.release import announce_opened
+
+    return announce_opened()

@@ -5,9 +5,9 @@ from django.template.loader import render_to_string
 from wagtail import hooks
 
 from base import caching
-from commerce.access import has_access_for_request
+from commerce.access import has_access_for_request, release
 from commerce.access.documents import may_fetch
-from commerce.access.gate import private, refuse
+from commerce.access.gate import not_yet_open, private, refuse
 from courses.models import LessonPage
 
 # --- what commerce adds to course pages (see courses.templatetags.course_tags.slot) -------
@@ -67,9 +67,10 @@ def gate_paid_lessons(page, request, serve_args, serve_kwargs):
     course = page.course()
     if course is None:  # not below a course (placed by code): nobody sells it, nobody reads it
         raise PermissionDenied
-    if has_access_for_request(request, course):
-        return None
-    return refuse(request, page, course, offer_to_visitors=True)
+    if not has_access_for_request(request, course):
+        return refuse(request, page, course, offer_to_visitors=True)
+    moment = release.not_open_until(request.user, page, course, request)
+    return not_yet_open(request, page, course, moment) if moment else None
 
 
 @hooks.register("on_serve_page")

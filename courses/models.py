@@ -1,4 +1,5 @@
 from dataclasses import dataclass, field
+from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.core.validators import (
@@ -35,6 +36,27 @@ class OutlineLesson:
     url: str
     is_free_preview: bool
     estimated_minutes: int
+    # Its release rule with its module's folded in (ReleaseRule.combine): when it opens.
+    release_after_days: int | None = None
+    release_on: date | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseRule:
+    """When a lesson opens for a learner: some days after their access began, on a date, or
+    both (the later wins). Empty: open as soon as the learner may open the course."""
+
+    after_days: int | None = None
+    on: date | None = None
+
+    def __bool__(self):
+        return self.after_days is not None or self.on is not None
+
+    def combine(self, other: "ReleaseRule") -> "ReleaseRule":
+        """A lesson in a released-later module opens no earlier than its module."""
+        days = [d for d in (self.after_days, other.after_days) if d is not None]
+        dates = [d for d in (self.on, other.on) if d is not None]
+        return ReleaseRule(max(days) if days else None, max(dates) if dates else None)
 
 
 @dataclass
@@ -174,24 +196,42 @@ class CoursePage(Page):
 
     def _build_curriculum(self, request):
         modules = list(
-            ModulePage.objects.child_of(self).live().public().only("title", "path").order_by("path")
+            ModulePage.objects.child_of(self)
+            .live()
+            .public()
+            .only("title", "path", "release_after_days", "release_on")
+            .order_by("path")
         )
+        module_rules = {m.path: m.own_release for m in modules}
         lessons = (
             LessonPage.objects.descendant_of(self)
             .live()
             .public()
-            .only("title", "path", "url_path", "depth", "is_free_preview", "estimated_minutes")
+            .only(
+                "title",
+                "path",
+                "url_path",
+                "depth",
+                "is_free_preview",
+                "estimated_minutes",
+                "release_after_days",
+                "release_on",
+            )
             .order_by("path")
         )
         by_module = {}
         for lesson in lessons:
-            by_module.setdefault(lesson.path[: -Page.steplen], []).append(
+            parent = lesson.path[: -Page.steplen]
+            rule = lesson.own_release.combine(module_rules.get(parent, ReleaseRule()))
+            by_module.setdefault(parent, []).append(
                 OutlineLesson(
                     pk=lesson.pk,
                     title=lesson.title,
                     url=lesson.get_url(request),
                     is_free_preview=lesson.is_free_preview,
                     estimated_minutes=lesson.estimated_minutes,
+                    release_after_days=rule.after_days,
+                    release_on=rule.on,
                 )
             )
         return [
@@ -320,10 +360,42 @@ class BundleCourse(Orderable):
         return f"{self.course} in {self.page}"
 
 
-class ModulePage(Page):
+class Released(models.Model):
+    """Drip release: a module or a lesson opens some days after the learner's access began
+    (bought or by membership), or on a date. Free previews and free courses ignore the days."""
+
+    release_after_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(3650)],
+        verbose_name="Opens days after access",
+        help_text="Days after the learner bought the course (or joined). Empty: at once.",
+    )
+    release_on = models.DateField(
+        null=True,
+        blank=True,
+        verbose_name="Opens on",
+        help_text="A date (the site's time zone) before which nobody but staff can open it.",
+    )
+
+    release_panel = MultiFieldPanel(
+        [FieldPanel("release_after_days"), FieldPanel("release_on")],
+        heading="Release",
+        classname="collapsed",
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def own_release(self) -> ReleaseRule:
+        return ReleaseRule(self.release_after_days, self.release_on)
+
+
+class ModulePage(Released, Page):  # noqa: DJ008 - Page gives __str__
     intro = RichTextField(blank=True)
 
-    content_panels = Page.content_panels + [FieldPanel("intro")]
+    content_panels = Page.content_panels + [FieldPanel("intro"), Released.release_panel]
     search_fields = Page.search_fields
     parent_page_types = ["courses.CoursePage"]
     subpage_types = ["courses.LessonPage"]
@@ -404,7 +476,7 @@ COURSE_HEADER_FIELDS = (
 )
 
 
-class LessonPage(Page):
+class LessonPage(Released, Page):  # noqa: DJ008 - Page gives __str__
     summary = models.CharField(max_length=300, blank=True)
     body = StreamField(LessonBodyBlock(), blank=True)
     estimated_minutes = models.PositiveSmallIntegerField(
@@ -420,6 +492,7 @@ class LessonPage(Page):
         MultiFieldPanel(
             [FieldPanel("estimated_minutes"), FieldPanel("is_free_preview")], heading="Access"
         ),
+        Released.release_panel,
         FieldPanel("body"),
         InlinePanel("resources", heading="Downloads", label="File"),
     ]
@@ -436,6 +509,22 @@ class LessonPage(Page):
             path = self.path[: (self.depth - 2) * Page.steplen]
             self._course = CoursePage.objects.filter(path=path).only(*COURSE_HEADER_FIELDS).first()
         return self._course
+
+    def release_rule(self, request=None) -> ReleaseRule:
+        """This lesson's rule with its module's, from the cached outline (no query) or, for a
+        lesson the outline does not list (private, a draft being previewed), the database."""
+        course = self.course()
+        if course is not None:
+            for module in course.curriculum(request):
+                for item in module.lesson_list:
+                    if item.pk == self.pk:
+                        return ReleaseRule(item.release_after_days, item.release_on)
+        module = (
+            ModulePage.objects.filter(path=self.path[: -Page.steplen])
+            .only("release_after_days", "release_on")
+            .first()
+        )
+        return self.own_release.combine(module.own_release if module else ReleaseRule())
 
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)

@@ -11,6 +11,7 @@ from django_q.models import Schedule
 from wagtail.models import ModelLogEntry
 
 from commerce.mail import receipts
+from commerce.management.commands.setup_schedules import SCHEDULES
 from commerce.models import Entitlement, Order, OrderEvent, ReconciliationRun, StripeEvent
 from commerce.payments import reconciliation
 from tests.helpers import deliver, events, post_event, start
@@ -334,7 +335,7 @@ def test_setup_schedules_is_idempotent(db):
     first = list(Schedule.objects.values_list("name", "func", "minutes").order_by("name"))
     run("setup_schedules")
     assert list(Schedule.objects.values_list("name", "func", "minutes").order_by("name")) == first
-    assert len(first) == 5
+    assert len(first) == len(SCHEDULES) == 6
 
 
 def test_setup_schedules_updates_a_changed_schedule(db):

@@ -184,3 +184,28 @@ def test_the_backfill_finds_documents_in_revisions_saved_before_the_index(
     LessonDocument.objects.all().delete()
     record_all_revisions()
     assert LessonDocument.objects.filter(document=document, lesson=paid_lesson).exists()
+
+
+def test_a_document_of_a_free_course_lesson_not_yet_open_is_private(client, free_course, document):
+    from datetime import date
+
+    lesson = free_course.lessons().filter(is_free_preview=False).specific().first()
+    lesson.body = [attachment(document)]
+    lesson.release_on = date(2099, 1, 1)
+    lesson.save_revision().publish()
+    assert refused(client.get(document.url))
+
+
+def test_a_document_of_a_lesson_not_yet_open_is_refused_to_its_buyer(
+    client, course, paid_lesson, learner, document
+):
+    from datetime import date
+
+    from tests.helpers import entitle
+
+    paid_lesson.body = [attachment(document)]
+    paid_lesson.release_on = date(2099, 1, 1)
+    paid_lesson.save_revision().publish()
+    entitle(learner, course)
+    client.force_login(learner)
+    assert refused(client.get(document.url))

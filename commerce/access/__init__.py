@@ -95,7 +95,12 @@ def _compiled_rule() -> tuple[str, list[tuple[str | None, object]]]:
 def can_view_lesson(
     user: User | AnonymousUser | None, lesson: LessonPage, course: CoursePage
 ) -> bool:
-    return lesson.is_free_preview or has_course_access(user, course)
+    """May open the course (or the lesson is a free preview), and the lesson is released."""
+    from commerce.access.release import not_open_until
+
+    if not (lesson.is_free_preview or has_course_access(user, course)):
+        return False
+    return not_open_until(user, lesson, course) is None
 
 
 def opened_for(user: User | AnonymousUser | None, courses: list[CoursePage]) -> list[CoursePage]:

@@ -2,11 +2,13 @@
 page anyone may read uses it; otherwise it follows the courses whose lessons (live, draft or
 any past revision) used it."""
 
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.contenttypes.models import ContentType
 from wagtail.documents import get_document_model
 from wagtail.models import Page, ReferenceIndex
 
 from commerce.access import has_course_access
+from commerce.access.release import not_open_until
 from commerce.models import LessonDocument
 from courses.models import CoursePage, LessonPage
 
@@ -67,7 +69,12 @@ def is_public(page_ids):
         return True
     for lesson in LessonPage.objects.live().public().filter(pk__in=page_ids):
         course = _course_of(lesson)
-        if lesson.is_free_preview or (course and course.live and course.price_amount == 0):
+        if lesson.is_free_preview or (
+            course
+            and course.live
+            and course.price_amount == 0
+            and not_open_until(AnonymousUser(), lesson, course) is None
+        ):
             return True
     return False
 
@@ -99,7 +106,7 @@ def may_fetch(user, document):
     offer = None
     for lesson in lessons_using(document, page_ids):
         course = _course_of(lesson)
-        if _opens(user, course):
+        if _opens(user, course) and not_open_until(user, lesson, course) is None:
             return True, None
         if offer is None and lesson.live and course is not None and course.live:
             offer = (lesson, course)

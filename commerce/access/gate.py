@@ -27,3 +27,14 @@ def refuse(request, lesson, course, *, offer_to_visitors=False):
         status=403,
     )
     return private(response.render())
+
+
+def not_yet_open(request, lesson, course, moment):
+    """403 saying when the lesson opens: its title and summary only, never its body or files."""
+    response = TemplateResponse(
+        request,
+        "commerce/not_yet_open.html",
+        {"page": lesson, "course": course, "opens_at": moment},
+        status=403,
+    )
+    return private(response.render())

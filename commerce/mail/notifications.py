@@ -30,6 +30,7 @@ SUBJECTS = {
     Notification.Kind.PAYMENT_FAILED: "Your membership payment did not go through",
     Notification.Kind.CANCELLING: "Your membership is cancelled",
     Notification.Kind.MEMBERSHIP_ENDED: "Your membership has ended",
+    Notification.Kind.LESSONS_OPENED: "New lessons are open",
 }
 
 

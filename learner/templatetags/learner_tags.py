@@ -2,7 +2,7 @@ from dataclasses import asdict
 
 from django import template
 
-from commerce.access import has_access_for_request
+from commerce.access import has_access_for_request, release
 from learner.progress import progress_rows
 
 register = template.Library()
@@ -25,6 +25,12 @@ def lesson_outline(context, lesson, course):
     user = request.user
     open_all = course.is_free or has_access_for_request(request, course)
     status = _progress(request, course)
+    curriculum = course.curriculum(request)
+    opens = (
+        release.outline_opens(request, course, [i for m in curriculum for i in m.lesson_list])
+        if open_all
+        else {}
+    )
     modules = [
         {
             "title": module.title,
@@ -33,11 +39,12 @@ def lesson_outline(context, lesson, course):
                     asdict(item),
                     progress=status.get(item.pk, ""),
                     locked=not (open_all or item.is_free_preview),
+                    opens_at=opens.get(item.pk),
                 )
                 for item in module.lesson_list
             ],
         }
-        for module in course.curriculum(request)
+        for module in curriculum
     ]
     total = sum(len(m["lesson_list"]) for m in modules)
     done = sum(1 for s in status.values() if s == "completed")

@@ -7,6 +7,7 @@ SCHEDULES = [
     ("commerce: retry failed Stripe events", "commerce.tasks.retry_failed_events_job", 5),
     ("commerce: send missing receipts", "commerce.tasks.send_missing_receipts_job", 10),
     ("commerce: deliver gifts due today", "commerce.tasks.deliver_gifts_job", 15),
+    ("commerce: announce lessons opened", "commerce.tasks.announce_opened_lessons_job", 15),
 ]
 
 
