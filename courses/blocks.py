@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from wagtail import blocks
 from wagtail.documents.blocks import DocumentChooserBlock
 from wagtail.embeds.blocks import EmbedBlock
@@ -81,6 +82,68 @@ class AttachmentBlock(blocks.StructBlock):
         template = "courses/blocks/attachment_block.html"
 
 
+class QuizChoiceBlock(blocks.StructBlock):
+    text = blocks.CharBlock(max_length=300)
+    correct = blocks.BooleanBlock(required=False, help_text="A right answer.")
+
+    class Meta:
+        icon = "tick"
+        label = "Choice"
+
+
+class QuizQuestionBlock(blocks.StructBlock):
+    prompt = blocks.TextBlock(max_length=1000)
+    multiple = blocks.BooleanBlock(
+        required=False,
+        label="Several right answers",
+        help_text="Learners tick every right answer. Otherwise exactly one choice is right.",
+    )
+    choices = blocks.ListBlock(QuizChoiceBlock(), min_num=2, max_num=10)
+    explanation = blocks.RichTextBlock(
+        required=False,
+        features=["bold", "italic", "link", "code"],
+        help_text="Shown once the learner has answered.",
+    )
+
+    class Meta:
+        icon = "help"
+        label = "Question"
+
+    def clean(self, value):
+        value = super().clean(value)
+        right = sum(1 for choice in value["choices"] if choice["correct"])
+        if right == 0:
+            raise blocks.StructBlockValidationError(
+                {"choices": ValidationError("Mark at least one choice as right.")}
+            )
+        if right > 1 and not value["multiple"]:
+            raise blocks.StructBlockValidationError(
+                {"multiple": ValidationError("Several choices are right: tick this.")}
+            )
+        return value
+
+
+class QuizBlock(blocks.StructBlock):
+    """Graded on the server: the page shows prompts and choices, never which are right."""
+
+    title = blocks.CharBlock(default="Check your understanding", max_length=200)
+    pass_mark = blocks.IntegerBlock(
+        default=70, min_value=0, max_value=100, help_text="Percent of questions right to pass."
+    )
+    required = blocks.BooleanBlock(
+        required=False,
+        label="Required to complete the lesson",
+        help_text="Learners must pass this quiz before they can mark the lesson complete.",
+    )
+    questions = blocks.ListBlock(QuizQuestionBlock(), min_num=1, max_num=50)
+
+    class Meta:
+        icon = "list-ul"
+        label = "Quiz"
+        # The lesson page renders quizzes through its "quiz" slot; anywhere else only the title.
+        template = "courses/blocks/quiz_block.html"
+
+
 class LessonBodyBlock(blocks.StreamBlock):
     heading = blocks.CharBlock(
         form_classname="title", icon="title", template="courses/blocks/heading_block.html"
@@ -92,6 +155,7 @@ class LessonBodyBlock(blocks.StreamBlock):
     video = VideoBlock()
     stream_video = StreamVideoBlock()
     attachment = AttachmentBlock()
+    quiz = QuizBlock()
 
 
 class CourseDescriptionBlock(blocks.StreamBlock):

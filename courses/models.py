@@ -510,6 +510,13 @@ class LessonPage(Released, Page):  # noqa: DJ008 - Page gives __str__
             self._course = CoursePage.objects.filter(path=path).only(*COURSE_HEADER_FIELDS).first()
         return self._course
 
+    def clean(self):
+        super().clean()
+        # Quiz answers name questions and choices by id. Reading every block gives list items
+        # stored without one (content written by code) their ids before they are saved;
+        # otherwise each read of the page would make new ones.
+        list(self.body)
+
     def release_rule(self, request=None) -> ReleaseRule:
         """This lesson's rule with its module's, from the cached outline (no query) or, for a
         lesson the outline does not list (private, a draft being previewed), the database."""

@@ -42,3 +42,39 @@ class CourseCompletion(models.Model):
 
     def __str__(self):
         return f"{self.user_id} completed {self.course_id}"
+
+
+class QuizAttempt(models.Model):
+    """One graded submission of a lesson's quiz. Never changed afterwards: a retake is a new
+    row. The form's one-time token makes a double submission one attempt."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quiz_attempts"
+    )
+    lesson = models.ForeignKey("courses.LessonPage", on_delete=models.CASCADE, related_name="+")
+    course = models.ForeignKey("courses.CoursePage", on_delete=models.CASCADE, related_name="+")
+    quiz_id = models.CharField(max_length=64, help_text="The quiz block's id in the lesson.")
+    token = models.CharField(max_length=64)
+    score = models.PositiveSmallIntegerField(help_text="Questions answered right.")
+    total = models.PositiveSmallIntegerField()
+    pass_mark = models.PositiveSmallIntegerField(help_text="Percent needed, when taken.")
+    passed = models.BooleanField()
+    answers = models.JSONField(help_text="{question id: [choice ids]} as submitted.")
+    results = models.JSONField(help_text="{question id: answered right}.")
+    submitted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "token"], name="one_attempt_per_form"),
+            models.CheckConstraint(
+                condition=models.Q(score__lte=models.F("total")), name="score_within_total"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "lesson", "submitted_at"])]
+
+    def __str__(self):
+        return f"{self.user_id} {self.quiz_id} {self.score}/{self.total}"
+
+    @property
+    def percent(self):
+        return round(100 * self.score / self.total) if self.total else 0

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from courses.models import LessonPage
 from learner.models import CourseCompletion, LessonProgress
+from learner.quizzes import required_not_passed
 
 # A learner reading a lesson is "last seen" to this precision: a page view within it writes
 # nothing (reading is what the site does most; a write per view would be its biggest cost).
@@ -26,8 +27,18 @@ def record_open(user, lesson, course, seen_at=None):
         )
 
 
+class QuizNotPassed(Exception):  # noqa: N818 - reads as a reason
+    def __init__(self, titles):
+        super().__init__(", ".join(titles))
+        self.titles = titles
+
+
 def mark_complete(user, lesson, course):
-    """Idempotent; completes the course when every live lesson is complete."""
+    """Idempotent; completes the course when every live lesson is complete. A lesson whose
+    required quiz the learner has not passed stays as it is (QuizNotPassed)."""
+    missing = required_not_passed(user, lesson)
+    if missing:
+        raise QuizNotPassed(missing)
     now = timezone.now()
     with transaction.atomic():
         progress, _ = LessonProgress.objects.get_or_create(

@@ -7,6 +7,11 @@ urlpatterns = [
     path("my-courses/orders/<str:public_id>/", views.order_detail, name="order_detail"),
     path("my-courses/orders/<str:public_id>/gift/resend/", views.resend_gift, name="resend_gift"),
     path("learn/lessons/<int:lesson_id>/complete/", views.complete_lesson, name="complete_lesson"),
+    path(
+        "learn/lessons/<int:lesson_id>/quizzes/<uuid:quiz_id>/",
+        views.submit_quiz,
+        name="submit_quiz",
+    ),
     path("claim/find/", views.find_purchases, name="find_purchases"),
     path("claim/<str:token>/", views.claim, name="claim"),
 ]

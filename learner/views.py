@@ -13,7 +13,7 @@ from commerce.access import can_view_lesson, claims, gifts
 from commerce.access.gate import refuse
 from commerce.models import Gift, Order, is_public_id
 from courses.models import LessonPage
-from learner import library, progress
+from learner import library, progress, quizzes
 from learner.accounts import CLAIM_PROVEN_EMAIL
 from learner.forms import FindPurchasesForm
 from learner.tasks import enqueue_claim_email
@@ -67,12 +67,48 @@ def complete_lesson(request, lesson_id):
     course = lesson.course()
     if course is None or not can_view_lesson(request.user, lesson, course):
         return refuse(request, lesson, course)
-    progress.mark_complete(request.user, lesson, course)
+    try:
+        progress.mark_complete(request.user, lesson, course)
+    except progress.QuizNotPassed as missing:
+        messages.error(request, f"Pass “{missing.titles[0]}” to complete this lesson.")
+        return redirect(lesson.url)
     following = course.lessons().filter(path__gt=lesson.path).first() if course else None
     # Focus lands on this message on the page the learner is sent to, so it says where they are.
     done = f"“{lesson.title}” marked complete."
     messages.success(request, f"{done} Next: {following.title}." if following else done)
     return redirect(following.url if following else lesson.url)
+
+
+@require_POST
+@login_required
+def submit_quiz(request, lesson_id, quiz_id):
+    """Grade a quiz on the server and keep the attempt; the lesson then shows the result."""
+    lesson = LessonPage.objects.live().filter(pk=lesson_id).first()
+    if lesson is None:
+        raise Http404("No such lesson.")
+    course = lesson.course()
+    if course is None or not can_view_lesson(request.user, lesson, course):
+        return refuse(request, lesson, course)
+    quiz = quizzes.find(lesson, str(quiz_id))
+    if quiz is None:
+        raise Http404("This lesson has no such quiz.")
+    if ratelimit.hit(f"quiz:{request.user.pk}", settings.QUIZ_RATE):
+        return _quiz_problem(request, lesson, "Too many attempts: wait a while and try again.", 429)
+    try:
+        attempt = quizzes.submit(request.user, lesson, course, quiz, request.POST)
+    except quizzes.InvalidAnswers as exc:
+        return _quiz_problem(request, lesson, str(exc), 400)
+    except quizzes.AlreadySubmitted as exc:
+        return _quiz_problem(request, lesson, str(exc), 409)
+    verdict = "Passed" if attempt.passed else "Not passed yet"
+    messages.success(request, f"{quiz.title}: {attempt.score} of {attempt.total} right. {verdict}.")
+    return redirect(f"{lesson.url}#quiz-{quiz.id}")
+
+
+def _quiz_problem(request, lesson, message, status):
+    return render(
+        request, "learner/quiz_problem.html", {"lesson": lesson, "message": message}, status=status
+    )
 
 
 def owned_by_someone_else(email, user):

@@ -59,3 +59,38 @@ def lesson_actions_slot(context, lesson):
         lesson_actions(context, lesson),
         request=context.get("request"),
     )
+
+
+@hooks.register("courses_quiz")
+def quiz_slot(context, lesson, block):
+    """A quiz in the lesson: prompts and choices by id (never which are right), and the
+    learner's latest attempt with its explanations."""
+    from django.middleware.csrf import get_token
+
+    from learner import quizzes
+
+    request = context.get("request")
+    quiz = quizzes.from_block(block)
+    memo = request.__dict__.setdefault("_quiz_attempts", {}) if request is not None else {}
+    if lesson.pk not in memo:
+        memo[lesson.pk] = quizzes.latest_attempts(request.user, lesson) if request else {}
+    attempt = memo[lesson.pk].get(quiz.id)
+    signed_in = bool(request and request.user.is_authenticated)
+    return render_to_string(
+        "learner/includes/quiz.html",
+        {
+            "quiz": {
+                "id": quiz.id,
+                "title": quiz.title,
+                "pass_mark": quiz.pass_mark,
+                "required": quiz.required,
+            },
+            "questions": quizzes.as_shown(quiz, attempt),
+            "lesson": lesson,
+            "attempt": attempt,
+            "token": quizzes.new_token(),
+            "signed_in": signed_in,
+            "csrf_token": get_token(request) if signed_in else "",
+        },
+        request=request,
+    )
