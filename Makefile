@@ -9,7 +9,7 @@ DEMO_ENV := DEBUG=1
 PORT ?= 8000
 STRIPE_PORT ?= 12111
 
-.PHONY: install demo test lint format bench browser cluster-tools cluster lock prod-deps clean
+.PHONY: install demo test lint format bench browser fonts cluster-tools cluster lock prod-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ demo: install
 	$(DEMO_ENV) $(BIN)/python -m devtools.demo --port $(PORT) --stripe-port $(STRIPE_PORT)
 
 # The whole test suite (SQLite by default; set DATABASE_URL for PostgreSQL).
-test: install browser cluster-tools node_modules/.installed
+test: install browser fonts cluster-tools node_modules/.installed
 	$(BIN)/python -m pytest
 
 # Test-only npm tools (s3rver enforces presigned-URL expiry), pinned by package-lock.json.
@@ -51,6 +51,17 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then as_root=; else as_root=sudo; fi; \
 		{ $$as_root apt-get update -qq && $$as_root apt-get install -y -qq chromium >/dev/null; } \
 			|| echo "make browser: chromium could not be installed; the browser journeys will be skipped"; \
+	fi
+
+# DejaVu Sans prints certificates in any script (learner/certificates.py); without it they fall
+# back to PDF's Helvetica. Installed: nothing to do, nothing printed.
+DEJAVU := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+fonts:
+	@if [ ! -f "$(DEJAVU)" ]; then \
+		echo "make fonts: no DejaVu Sans; installing Debian's fonts-dejavu-core with apt-get"; \
+		if [ "$$(id -u)" = 0 ]; then as_root=; else as_root=sudo; fi; \
+		{ $$as_root apt-get update -qq && $$as_root apt-get install -y -qq fonts-dejavu-core >/dev/null; } \
+			|| echo "make fonts: fonts-dejavu-core could not be installed; certificates use Helvetica"; \
 	fi
 
 # HAProxy and Redis for the cluster run (tests/test_cluster.py, make cluster), from Debian's

@@ -225,6 +225,7 @@ PRIVATE_MEDIA_ROOT = Path(env("PRIVATE_MEDIA_ROOT", str(BASE_DIR / "private-medi
 SIGNED_URL_TTL = min(env_int("SIGNED_URL_TTL", 300), 3600)
 DOWNLOAD_RATE = env("DOWNLOAD_RATE", "30/h")
 QUIZ_RATE = env("QUIZ_RATE", "60/h")
+CERTIFICATE_FONT = env("CERTIFICATE_FONT")  # a .ttf; empty: DejaVu Sans where installed
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME")
 if AWS_STORAGE_BUCKET_NAME:
     STORAGES["private"] = r2_private_storage(

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from commerce.models import Entitlement, Membership, Order, PlanCourse
 from courses.models import CoursePage, LessonPage
-from learner.models import CourseCompletion, LessonProgress
+from learner.models import Certificate, CourseCompletion, LessonProgress
 
 
 def build(user):
@@ -61,6 +61,7 @@ def build(user):
         progress[row.lesson_id] = row.status
         last_seen[row.course_id] = row.lesson_id
     completed = set(CourseCompletion.objects.filter(user=user).values_list("course_id", flat=True))
+    certificates = {c.course_id: c for c in Certificate.objects.filter(user=user)}
     items = []
     for entitlement in entitlements:
         course = entitlement.course
@@ -81,6 +82,7 @@ def build(user):
                 "percent": round(100 * done / len(lessons)) if lessons else 0,
                 "resume": resume or upcoming or (lessons[0] if lessons else None),
                 "completed": course.pk in completed,
+                "certificate": certificates.get(course.pk),
             }
         )
     orders = list(

@@ -78,3 +78,32 @@ class QuizAttempt(models.Model):
     @property
     def percent(self):
         return round(100 * self.score / self.total) if self.total else 0
+
+
+class Certificate(models.Model):
+    """Proof that a learner completed a course: issued once (one per learner and course), kept
+    when access ends, void when the money came back in full. Its code is public; the page it
+    opens shows the name, the course and the date only."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="certificates"
+    )
+    course = models.ForeignKey("courses.CoursePage", on_delete=models.PROTECT, related_name="+")
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=150, help_text="As printed: the learner's name.")
+    course_title = models.CharField(max_length=255, help_text="As printed, when issued.")
+    issued_at = models.DateTimeField(default=timezone.now)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "course"], name="one_certificate_per_course")
+        ]
+
+    def __str__(self):
+        return f"{self.code} ({self.course_title})"
+
+    @property
+    def is_void(self):
+        return self.voided_at is not None

@@ -2,10 +2,12 @@
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from courses.models import LessonPage
+from learner import certificates
 from learner.models import CourseCompletion, LessonProgress
 from learner.quizzes import required_not_passed
 
@@ -41,6 +43,9 @@ def mark_complete(user, lesson, course):
         raise QuizNotPassed(missing)
     now = timezone.now()
     with transaction.atomic():
+        # One learner's completions take turns: two last lessons completed at once would each
+        # count the other as not done yet, and the course would never complete.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         progress, _ = LessonProgress.objects.get_or_create(
             user=user, lesson=lesson, defaults={"course": course}
         )
@@ -58,6 +63,7 @@ def mark_complete(user, lesson, course):
         ).count()
         if total and done >= total:
             CourseCompletion.objects.get_or_create(user=user, course=course)
+            certificates.issue(user, course)
     return progress
 
 

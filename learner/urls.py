@@ -12,6 +12,13 @@ urlpatterns = [
         views.submit_quiz,
         name="submit_quiz",
     ),
+    path("certificates/<str:code>/", views.certificate, name="certificate"),
+    path("my-courses/certificates/<str:code>.pdf", views.certificate_pdf, name="certificate_pdf"),
+    path(
+        "my-courses/certificates/<str:code>/name/",
+        views.certificate_name,
+        name="certificate_name",
+    ),
     path("claim/find/", views.find_purchases, name="find_purchases"),
     path("claim/<str:token>/", views.claim, name="claim"),
 ]

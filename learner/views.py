@@ -3,19 +3,21 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from base import ratelimit
 from commerce.access import can_view_lesson, claims, gifts
-from commerce.access.gate import refuse
+from commerce.access.gate import private, refuse
 from commerce.models import Gift, Order, is_public_id
 from courses.models import LessonPage
-from learner import library, progress, quizzes
+from learner import certificates, library, progress, quizzes
 from learner.accounts import CLAIM_PROVEN_EMAIL
-from learner.forms import FindPurchasesForm
+from learner.forms import CertificateNameForm, FindPurchasesForm
+from learner.models import Certificate
 from learner.tasks import enqueue_claim_email
 
 log = logging.getLogger(__name__)
@@ -106,9 +108,57 @@ def submit_quiz(request, lesson_id, quiz_id):
 
 
 def _quiz_problem(request, lesson, message, status):
+    return _problem(request, message, lesson.url, status, f"Back to “{lesson.title}”")
+
+
+def _problem(request, message, back_url, status, back_label="Back to my courses"):
     return render(
-        request, "learner/quiz_problem.html", {"lesson": lesson, "message": message}, status=status
+        request,
+        "learner/problem.html",
+        {"message": message, "back_url": back_url, "back_label": back_label},
+        status=status,
     )
+
+
+def certificate(request, code):
+    """Anyone holding the code may confirm it: the name, the course, the date — nothing else."""
+    code = code.upper()
+    if not certificates.CODE.match(code):
+        raise Http404("No such certificate.")
+    found = get_object_or_404(Certificate, code=code)
+    response = render(request, "learner/certificate.html", {"certificate": found})
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@never_cache
+@login_required
+def certificate_pdf(request, code):
+    found = get_object_or_404(Certificate, code=code.upper(), user=request.user)
+    if found.is_void:
+        return render(request, "learner/certificate.html", {"certificate": found}, status=410)
+    response = HttpResponse(certificates.pdf(found), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="certificate-{found.code}.pdf"'
+    return private(response)
+
+
+@require_POST
+@login_required
+def certificate_name(request, code):
+    """The learner corrects the name printed on their certificate (not on a void one)."""
+    found = get_object_or_404(Certificate, code=code.upper(), user=request.user)
+    back = reverse("my_courses")
+    if found.is_void:
+        return _problem(request, "This certificate is void: its name stays.", back, 409)
+    form = CertificateNameForm(request.POST)
+    if not form.is_valid():
+        return _problem(request, form.errors["name"][0], back, 400)
+    found.name = form.cleaned_data["name"]
+    found.save(update_fields=["name"])
+    messages.success(
+        request, f"Your certificate for {found.course_title} now reads “{found.name}”."
+    )
+    return redirect(back)
 
 
 def owned_by_someone_else(email, user):

@@ -204,6 +204,12 @@ def derive_status(order: Order, dispute_statuses: Collection[str]) -> Order.Stat
     return Order.Status.PENDING
 
 
+# Revocation reasons that mean the money went back to the buyer in full (learner.certificates
+# voids a certificate for them).
+DISPUTE_LOST = "dispute lost"
+REFUNDED_IN_FULL = "refunded in full"
+
+
 def access_due(
     order: Order, dispute_statuses: Collection[str]
 ) -> tuple[Entitlement.Status | None, str]:
@@ -211,11 +217,11 @@ def access_due(
     if not order.paid_at:
         return None, ""
     if Dispute.Status.LOST in dispute_statuses:
-        return Entitlement.Status.REVOKED, "dispute lost"
+        return Entitlement.Status.REVOKED, DISPUTE_LOST
     if Dispute.Status.OPEN in dispute_statuses:
         return Entitlement.Status.SUSPENDED, "payment disputed"
     if order.amount_refunded and order.amount_refunded >= (order.amount_total or 0):
-        return Entitlement.Status.REVOKED, "refunded in full"
+        return Entitlement.Status.REVOKED, REFUNDED_IN_FULL
     if order.amount_refunded and settings.PARTIAL_REFUND_REVOKES:
         return Entitlement.Status.REVOKED, "partially refunded"
     return Entitlement.Status.ACTIVE, ""
@@ -369,7 +375,7 @@ def _tell_buyer(order: Order, old_status: str, reason: str) -> None:
         kinds.append(("suspended", "suspended", {}))
     if Entitlement.Status.ACTIVE in changes:
         kinds.append(("restored", "restored", {}))
-    if Entitlement.Status.REVOKED in changes and reason == "dispute lost":
+    if Entitlement.Status.REVOKED in changes and reason == DISPUTE_LOST:
         kinds.append(("revoked", "revoked", {"why": "dispute"}))
     for kind, suffix, data in kinds:
         notifications.record(
