@@ -249,6 +249,10 @@ STREAM_SIGNING_KEY_ID = env("STREAM_SIGNING_KEY_ID")
 STREAM_SIGNING_KEY_PEM = env("STREAM_SIGNING_KEY_PEM")
 STREAM_CUSTOMER_CODE = env("STREAM_CUSTOMER_CODE")
 STREAM_TOKEN_TTL = env_int("STREAM_TOKEN_TTL", 3600)
+# Offline demos only: a video file (URL) played in place of every Stream video when no Stream
+# customer code is set. Never real content: it is a public file.
+STREAM_LOCAL_VIDEO = env("STREAM_LOCAL_VIDEO")
+VIDEO_COMPLETE_PERCENT = env_int("VIDEO_COMPLETE_PERCENT", 90)
 
 REDIS_URL = env("REDIS_URL")
 # Rate limits and allauth's throttles live in the cache, so every process must share it:
@@ -372,7 +376,8 @@ CONTENT_SECURITY_POLICY = {
     "EXCLUDE_URL_PREFIXES": ["/admin/"],
     "DIRECTIVES": {
         "default-src": ["'self'"],
-        "script-src": ["'self'"],
+        # Cloudflare Stream's player SDK, for playback progress (static/js/video-progress.js).
+        "script-src": ["'self'", "https://embed.cloudflarestream.com"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"] + env_list("CSP_IMG_SRC"),
         "font-src": ["'self'"],

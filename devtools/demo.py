@@ -75,6 +75,8 @@ def main():
     args = parser.parse_args()
 
     env = dict(os.environ, DEBUG=os.environ.get("DEBUG", "1"))
+    if not env.get("STREAM_CUSTOMER_CODE"):  # offline: a local file stands in for Stream videos
+        env.setdefault("STREAM_LOCAL_VIDEO", "/static/demo/lesson-video.webm")
     runner = Runner(env)
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, runner.request_stop)

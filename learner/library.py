@@ -57,9 +57,11 @@ def build(user):
                     lessons_by_course.setdefault(course.pk, []).append(lesson)
     progress = {}
     last_seen = {}
+    watched = {}
     for row in LessonProgress.objects.filter(user=user).order_by("last_seen_at"):
         progress[row.lesson_id] = row.status
         last_seen[row.course_id] = row.lesson_id
+        watched[row.lesson_id] = row.watched_percent
     completed = set(CourseCompletion.objects.filter(user=user).values_list("course_id", flat=True))
     certificates = {c.course_id: c for c in Certificate.objects.filter(user=user)}
     items = []
@@ -81,6 +83,9 @@ def build(user):
                 "done": done,
                 "percent": round(100 * done / len(lessons)) if lessons else 0,
                 "resume": resume or upcoming or (lessons[0] if lessons else None),
+                "resume_watched": watched.get((resume or upcoming or lessons[0]).pk, 0)
+                if lessons
+                else 0,
                 "completed": course.pk in completed,
                 "certificate": certificates.get(course.pk),
             }

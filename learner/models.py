@@ -17,10 +17,16 @@ class LessonProgress(models.Model):
     started_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(default=timezone.now)
+    watched_percent = models.PositiveSmallIntegerField(
+        default=0, help_text="Of the lesson's videos, the share watched (furthest points)."
+    )
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "lesson"], name="one_progress_per_lesson")
+            models.UniqueConstraint(fields=["user", "lesson"], name="one_progress_per_lesson"),
+            models.CheckConstraint(
+                condition=models.Q(watched_percent__lte=100), name="watched_percent_at_most_100"
+            ),
         ]
         indexes = [models.Index(fields=["user", "course", "last_seen_at"])]
 
@@ -107,3 +113,38 @@ class Certificate(models.Model):
     @property
     def is_void(self):
         return self.voided_at is not None
+
+
+class VideoProgress(models.Model):
+    """Where a learner is in one video of a lesson: the position to resume at and the
+    furthest point watched, which only moves forward. Seconds."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="video_progress"
+    )
+    lesson = models.ForeignKey("courses.LessonPage", on_delete=models.CASCADE, related_name="+")
+    video_id = models.CharField(max_length=64, help_text="The Stream video uid.")
+    position = models.FloatField(default=0)
+    furthest = models.FloatField(default=0)
+    duration = models.FloatField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "lesson", "video_id"], name="one_video_progress_per_video"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(duration__gt=0)
+                & models.Q(position__gte=0, position__lte=models.F("duration"))
+                & models.Q(furthest__gte=0, furthest__lte=models.F("duration")),
+                name="video_progress_within_duration",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} {self.video_id} {self.furthest:.0f}/{self.duration:.0f}s"
+
+    @property
+    def percent(self):
+        return min(100, int(100 * self.furthest / self.duration)) if self.duration else 0

@@ -68,14 +68,15 @@ def mark_complete(user, lesson, course):
 
 
 def progress_by_lesson(user, course):
-    return {lesson_id: status for lesson_id, (status, _) in progress_rows(user, course).items()}
+    return {lesson_id: row[0] for lesson_id, row in progress_rows(user, course).items()}
 
 
 def progress_rows(user, course):
-    """{lesson id: (status, last seen)} for one learner and course, in one query."""
+    """{lesson id: (status, last seen, percent of its videos watched)} for one learner and
+    course, in one query."""
     if not user.is_authenticated:
         return {}
     rows = LessonProgress.objects.filter(user=user, course=course).values_list(
-        "lesson_id", "status", "last_seen_at"
+        "lesson_id", "status", "last_seen_at", "watched_percent"
     )
-    return {lesson_id: (status, seen) for lesson_id, status, seen in rows}
+    return {lesson_id: tuple(rest) for lesson_id, *rest in rows}

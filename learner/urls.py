@@ -12,6 +12,7 @@ urlpatterns = [
         views.submit_quiz,
         name="submit_quiz",
     ),
+    path("learn/lessons/<int:lesson_id>/video/", views.video_progress, name="video_progress"),
     path("certificates/<str:code>/", views.certificate, name="certificate"),
     path("my-courses/certificates/<str:code>.pdf", views.certificate_pdf, name="certificate_pdf"),
     path(

@@ -3,7 +3,7 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -14,13 +14,17 @@ from commerce.access import can_view_lesson, claims, gifts
 from commerce.access.gate import private, refuse
 from commerce.models import Gift, Order, is_public_id
 from courses.models import LessonPage
-from learner import certificates, library, progress, quizzes
+from learner import certificates, library, progress, quizzes, video
 from learner.accounts import CLAIM_PROVEN_EMAIL
 from learner.forms import CertificateNameForm, FindPurchasesForm
 from learner.models import Certificate
 from learner.tasks import enqueue_claim_email
 
 log = logging.getLogger(__name__)
+
+# A player reports every 15 s while playing and on each pause: 600 an hour per learner is more
+# than anyone watching sends, and few enough to stop a script hammering the table.
+VIDEO_REPORT_RATE = "600/h"
 
 
 @never_cache
@@ -105,6 +109,26 @@ def submit_quiz(request, lesson_id, quiz_id):
     verdict = "Passed" if attempt.passed else "Not passed yet"
     messages.success(request, f"{quiz.title}: {attempt.score} of {attempt.total} right. {verdict}.")
     return redirect(f"{lesson.url}#quiz-{quiz.id}")
+
+
+@require_POST
+@login_required
+def video_progress(request, lesson_id):
+    """The player's report (every 15 s while playing, on pause and on leaving): JSON back."""
+    lesson = LessonPage.objects.live().filter(pk=lesson_id).first()
+    if lesson is None:
+        return JsonResponse({"error": "No such lesson."}, status=404)
+    course = lesson.course()
+    if course is None or not can_view_lesson(request.user, lesson, course):
+        return JsonResponse({"error": "You cannot open this lesson."}, status=403)
+    if ratelimit.hit(f"video:{request.user.pk}", VIDEO_REPORT_RATE):
+        return JsonResponse({"error": "Too many reports."}, status=429)
+    try:
+        report = video.parse(lesson, request.POST)
+    except video.InvalidProgress as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    percent, completed = video.record(request.user, lesson, course, *report)
+    return JsonResponse({"percent": percent, "completed": completed})
 
 
 def _quiz_problem(request, lesson, message, status):

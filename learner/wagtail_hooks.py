@@ -94,3 +94,37 @@ def quiz_slot(context, lesson, block):
         },
         request=request,
     )
+
+
+@hooks.register("courses_stream_player")
+def video_progress_slot(context, video_uid):
+    """Beside the player commerce renders: where this learner is in the video, and what the
+    player's script reports to (static/js/video-progress.js)."""
+    from django.middleware.csrf import get_token
+    from django.urls import reverse
+
+    from commerce.access import has_access_for_request
+    from learner import video
+
+    page, request = context.get("page"), context.get("request")
+    if not isinstance(page, LessonPage) or request is None or not request.user.is_authenticated:
+        return ""
+    course = page.course()
+    if course is None or not (page.is_free_preview or has_access_for_request(request, course)):
+        return ""
+    memo = request.__dict__.setdefault("_video_points", {})
+    if page.pk not in memo:
+        memo[page.pk] = video.resume_points(request.user, page)
+    position, furthest, duration = memo[page.pk].get(video_uid, (0, 0, 0))
+    return render_to_string(
+        "learner/includes/video_progress.html",
+        {
+            "url": reverse("video_progress", args=[page.pk]),
+            "video_uid": video_uid,
+            "position": position,
+            "furthest": furthest,
+            "percent": min(100, int(100 * furthest / duration)) if duration else 0,
+            "csrf_token": get_token(request),
+        },
+        request=request,
+    )

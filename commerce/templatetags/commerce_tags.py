@@ -1,4 +1,5 @@
 from django import template
+from django.conf import settings
 
 from base.money import format_money
 
@@ -65,4 +66,10 @@ def stream_player(context, video_uid):
     allowed = bool(
         course and request and (page.is_free_preview or has_access_for_request(request, course))
     )
-    return {"src": embed_url(video_uid) if allowed else "", "title": getattr(page, "title", "")}
+    local = "" if settings.STREAM_CUSTOMER_CODE else settings.STREAM_LOCAL_VIDEO
+    return {
+        "src": (local or embed_url(video_uid)) if allowed else "",
+        "local": bool(local),
+        "video_uid": video_uid,
+        "title": getattr(page, "title", ""),
+    }

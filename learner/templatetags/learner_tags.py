@@ -14,7 +14,13 @@ def _progress(request, course):
     memo = request.__dict__.setdefault("_learner_progress", {})
     if course.pk not in memo:
         memo[course.pk] = progress_rows(request.user, course)
-    return {lesson_id: status for lesson_id, (status, _) in memo[course.pk].items()}
+    return {lesson_id: row[0] for lesson_id, row in memo[course.pk].items()}
+
+
+def _watched(request, course):
+    """{lesson id: percent of its videos watched}, from the same read as _progress."""
+    _progress(request, course)
+    return {lesson_id: row[2] for lesson_id, row in request._learner_progress[course.pk].items()}
 
 
 @register.inclusion_tag("learner/includes/lesson_outline.html", takes_context=True)
@@ -25,6 +31,7 @@ def lesson_outline(context, lesson, course):
     user = request.user
     open_all = course.is_free or has_access_for_request(request, course)
     status = _progress(request, course)
+    watched = _watched(request, course)
     curriculum = course.curriculum(request)
     opens = (
         release.outline_opens(request, course, [i for m in curriculum for i in m.lesson_list])
@@ -40,6 +47,7 @@ def lesson_outline(context, lesson, course):
                     progress=status.get(item.pk, ""),
                     locked=not (open_all or item.is_free_preview),
                     opens_at=opens.get(item.pk),
+                    watched=watched.get(item.pk, 0),
                 )
                 for item in module.lesson_list
             ],

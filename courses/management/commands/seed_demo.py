@@ -678,6 +678,42 @@ def cover_png(spec):
     return buffer.getvalue()
 
 
+# Learning depth in the demo: Python Foundations' second lesson has a video (offline, the local
+# stand-in file: STREAM_LOCAL_VIDEO) and a quiz to pass; Django in Production opens a module a
+# week after the learner's purchase.
+DEMO_VIDEO_UID = "5d5bc37ffcf54c9b82e996823bffbb81"
+WITH_VIDEO_AND_QUIZ = {"python-foundations"}
+WEEKLY_MODULES = {"django-in-production"}
+DEMO_QUIZ = {
+    "title": "Check your understanding",
+    "pass_mark": 50,
+    "required": True,
+    "questions": [
+        {
+            "prompt": "What does Counter(text.split()).most_common(1) return?",
+            "multiple": False,
+            "choices": [
+                {"text": "The most frequent word and its count, in a list", "correct": True},
+                {"text": "The number of distinct words", "correct": False},
+                {"text": "The first word of the text", "correct": False},
+            ],
+            "explanation": "<p><code>most_common(n)</code> lists the n most frequent items "
+            "with their counts, most frequent first.</p>",
+        },
+        {
+            "prompt": "Which of these are in Python's standard library?",
+            "multiple": True,
+            "choices": [
+                {"text": "collections", "correct": True},
+                {"text": "pathlib", "correct": True},
+                {"text": "requests", "correct": False},
+            ],
+            "explanation": "<p><code>requests</code> is installed from PyPI.</p>",
+        },
+    ],
+}
+
+
 def lesson_body(spec):
     return [
         {"type": "text", "value": spec["text"]},
@@ -789,15 +825,26 @@ class Command(BaseCommand):
         )
         catalog.add_child(instance=course)
         course.save_revision().publish()
-        for module_title, lessons in spec["modules"].items():
+        for number, (module_title, lessons) in enumerate(spec["modules"].items()):
             module = ModulePage(title=module_title, intro=f"<p>{module_title}.</p>")
+            if spec["slug"] in WEEKLY_MODULES and number:
+                module.release_after_days = 7 * number
             course.add_child(instance=module)
             module.save_revision().publish()
             for position, lesson_spec in enumerate(lessons):
+                body = lesson_body(lesson_spec)
+                if spec["slug"] in WITH_VIDEO_AND_QUIZ and number == 0 and position == 1:
+                    body += [
+                        {
+                            "type": "stream_video",
+                            "value": {"video_uid": DEMO_VIDEO_UID, "caption": "Watch, then try it"},
+                        },
+                        {"type": "quiz", "value": DEMO_QUIZ},
+                    ]
                 lesson = LessonPage(
                     title=lesson_spec["title"],
                     summary=lesson_spec["summary"],
-                    body=lesson_body(lesson_spec),
+                    body=body,
                     estimated_minutes=12,
                     is_free_preview=lesson_spec["preview"],
                 )
