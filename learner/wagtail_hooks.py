@@ -128,3 +128,40 @@ def video_progress_slot(context, video_uid):
         },
         request=request,
     )
+
+
+# --- the instructors' report (learner.admin_views) -------------------------------------------
+
+
+@hooks.register("register_admin_urls")
+def register_progress_report_urls():
+    from django.urls import path
+
+    from learner.admin_views import LearnerProgressReport
+
+    return [
+        path(
+            "reports/learners/",
+            LearnerProgressReport.as_view(),
+            name="learner_progress_report",
+        ),
+        path(
+            "reports/learners/results/",
+            LearnerProgressReport.as_view(results_only=True),
+            name="learner_progress_report_results",
+        ),
+    ]
+
+
+@hooks.register("register_reports_menu_item")
+def register_progress_report():
+    from django.urls import reverse
+    from wagtail.admin.menu import MenuItem
+
+    class ProgressMenuItem(MenuItem):
+        def is_shown(self, request):
+            return request.user.has_perm("learner.view_lessonprogress")
+
+    return ProgressMenuItem(
+        "Learner progress", reverse("learner_progress_report"), icon_name="group", order=710
+    )
