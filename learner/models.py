@@ -20,6 +20,9 @@ class LessonProgress(models.Model):
     watched_percent = models.PositiveSmallIntegerField(
         default=0, help_text="Of the lesson's videos, the share watched (furthest points)."
     )
+    # {video id: [position, furthest, duration]}, a copy of VideoProgress the lesson page reads
+    # with the rest of the learner's progress (no query of its own).
+    videos = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [

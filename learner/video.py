@@ -4,6 +4,7 @@ moves forward, and watching enough of every video in a lesson completes it."""
 import math
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from learner import progress
@@ -49,25 +50,25 @@ def parse(lesson, data):
 def record(user, lesson, course, video_id, position, furthest, duration):
     """Keep the report; returns (the lesson's percent watched, whether it is now complete)."""
     with transaction.atomic():
+        # The learner's progress writes take turns, in the order mark_complete takes them.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         row, _ = VideoProgress.objects.get_or_create(
             user=user, lesson=lesson, video_id=video_id, defaults={"duration": duration}
         )
-        row = VideoProgress.objects.select_for_update().get(pk=row.pk)
         row.duration = duration
         row.position = position
         row.furthest = min(max(row.furthest, furthest), duration)
         row.save()
-        watched = {
-            r.video_id: r.percent for r in VideoProgress.objects.filter(user=user, lesson=lesson)
-        }
+        rows = {r.video_id: r for r in VideoProgress.objects.filter(user=user, lesson=lesson)}
         ids = video_ids(lesson)
-        percent = sum(watched.get(v, 0) for v in ids) // len(ids)
+        percent = sum(rows[v].percent if v in rows else 0 for v in ids) // len(ids)
         lesson_row, _ = LessonProgress.objects.get_or_create(
             user=user, lesson=lesson, defaults={"course": course}
         )
-        if percent > lesson_row.watched_percent:
-            LessonProgress.objects.filter(pk=lesson_row.pk).update(watched_percent=percent)
-        enough = all(watched.get(v, 0) >= settings.VIDEO_COMPLETE_PERCENT for v in ids)
+        lesson_row.watched_percent = max(lesson_row.watched_percent, percent)
+        lesson_row.videos = {v: [r.position, r.furthest, r.duration] for v, r in rows.items()}
+        lesson_row.save(update_fields=["watched_percent", "videos"])
+        enough = all(v in rows and rows[v].percent >= settings.VIDEO_COMPLETE_PERCENT for v in ids)
         completed = lesson_row.status == LessonProgress.Status.COMPLETED
         if enough and not completed:
             try:
@@ -75,14 +76,9 @@ def record(user, lesson, course, video_id, position, furthest, duration):
                 completed = True
             except progress.QuizNotPassed:
                 pass
-    return max(percent, lesson_row.watched_percent), completed
+    return lesson_row.watched_percent, completed
 
 
-def resume_points(user, lesson):
-    """{video id: (position, furthest, duration)} for one learner and lesson, in one query."""
-    if not user.is_authenticated:
-        return {}
-    return {
-        r.video_id: (r.position, r.furthest, r.duration)
-        for r in VideoProgress.objects.filter(user=user, lesson=lesson)
-    }
+def resume_points(videos):
+    """{video id: (position, furthest, duration)} from a LessonProgress row's copy."""
+    return {video_id: tuple(point) for video_id, point in (videos or {}).items()}

@@ -358,3 +358,26 @@ def test_editing_a_site_or_a_plan_rebuilds_what_pages_cached(home, catalog):
     after_site = caching.generation()
     MembershipPlan.objects.create(name="Everything", all_courses=True)
     assert before != after_site != caching.generation()
+
+
+def test_a_lesson_with_a_video_a_quiz_and_lessons_not_yet_open_stays_within_budget(
+    reader, learner, catalog
+):
+    from tests.test_quizzes import QUIZ
+
+    course = make_course(catalog, slug="everything", lessons=3)
+    entitle(learner, course)
+    lesson = paid(course)
+    lesson.body = [
+        {"type": "stream_video", "value": {"video_uid": "a" * 32, "caption": ""}},
+        {"type": "quiz", "value": QUIZ},
+    ]
+    lesson.save_revision().publish()
+    later = course.lessons().specific().last()
+    later.release_after_days = 30
+    later.save_revision().publish()
+    reader.post(
+        reverse("video_progress", args=[lesson.pk]),
+        {"video": "a" * 32, "position": 5, "furthest": 5, "duration": 60},
+    )
+    assert queries(reader, lesson.url) <= LESSON_BUDGET

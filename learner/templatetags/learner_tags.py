@@ -8,19 +8,24 @@ from learner.progress import progress_rows
 register = template.Library()
 
 
-def _progress(request, course):
-    """{lesson id: status} for this course, read once per request (outline, actions and the
-    hook that records the visit share it)."""
+def rows_for_request(request, course):
+    """progress.progress_rows for this learner and course, read once per request (outline,
+    actions, video players and the hook that records the visit share it)."""
     memo = request.__dict__.setdefault("_learner_progress", {})
     if course.pk not in memo:
         memo[course.pk] = progress_rows(request.user, course)
-    return {lesson_id: row[0] for lesson_id, row in memo[course.pk].items()}
+    return memo[course.pk]
+
+
+def _progress(request, course):
+    """{lesson id: status} for this course, read once per request (outline, actions and the
+    hook that records the visit share it)."""
+    return {lesson_id: row[0] for lesson_id, row in rows_for_request(request, course).items()}
 
 
 def _watched(request, course):
     """{lesson id: percent of its videos watched}, from the same read as _progress."""
-    _progress(request, course)
-    return {lesson_id: row[2] for lesson_id, row in request._learner_progress[course.pk].items()}
+    return {lesson_id: row[2] for lesson_id, row in rows_for_request(request, course).items()}
 
 
 @register.inclusion_tag("learner/includes/lesson_outline.html", takes_context=True)
