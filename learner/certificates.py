@@ -99,31 +99,23 @@ def pdf(certificate):
     doc.set_draw_color(31, 95, 191)
     doc.set_line_width(1.2)
     doc.rect(12, 12, doc.w - 24, doc.h - 24)
-    doc.set_xy(20, 40)
-    doc.set_font(family, size=16)
-    doc.cell(width, 10, text(settings.SITE_NAME), align="C")
-    doc.set_xy(20, 58)
-    doc.set_font(family, size=32)
-    doc.cell(width, 16, text("Certificate of completion"), align="C")
-    doc.set_xy(20, 84)
-    doc.set_font(family, size=14)
-    doc.cell(width, 8, text("This certifies that"), align="C")
-    doc.set_xy(20, 96)
-    doc.set_font(family, size=28)
-    doc.cell(width, 14, text(certificate.name), align="C")
-    doc.set_xy(20, 118)
-    doc.set_font(family, size=14)
-    doc.cell(width, 8, text("has completed the course"), align="C")
-    doc.set_xy(20, 130)
-    doc.set_font(family, size=22)
-    doc.multi_cell(width, 11, text(certificate.course_title), align="C")
     issued = timezone.localtime(certificate.issued_at).strftime("%-d %B %Y")
-    doc.set_xy(20, 160)
-    doc.set_font(family, size=12)
-    doc.cell(width, 7, text(f"Issued on {issued}"), align="C")
-    doc.set_xy(20, 175)
-    doc.set_font(family, size=10)
-    doc.cell(width, 6, text(f"Verification code {certificate.code}"), align="C")
+    address = verify_url(certificate)
+    # (top, font size, line height, text), centred on the page.
+    lines = [
+        (40, 16, 10, settings.SITE_NAME),
+        (58, 32, 16, "Certificate of completion"),
+        (84, 14, 8, "This certifies that"),
+        (96, 28, 14, certificate.name),
+        (118, 14, 8, "has completed the course"),
+        (130, 22, 11, certificate.course_title),
+        (160, 12, 7, f"Issued on {issued}"),
+        (175, 10, 6, f"Verification code {certificate.code}"),
+    ]
+    for top, size, height, words in lines:
+        doc.set_xy(20, top)
+        doc.set_font(family, size=size)
+        doc.multi_cell(width, height, text(words), align="C")
     doc.set_xy(20, 182)
-    doc.cell(width, 6, text(verify_url(certificate)), align="C", link=verify_url(certificate))
+    doc.cell(width, 6, text(address), align="C", link=address)
     return bytes(doc.output())

@@ -20,21 +20,16 @@ def refuse(request, lesson, course, *, offer_to_visitors=False):
     if not request.user.is_authenticated and not (offer_to_visitors and course is not None):
         return private(redirect_to_login(request.get_full_path()))
     login_url = f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}"
-    response = TemplateResponse(
-        request,
-        "commerce/locked.html",
-        {"page": lesson, "course": course, "login_url": login_url},
-        status=403,
-    )
-    return private(response.render())
+    return _forbidden(request, "commerce/locked.html", lesson, course, login_url=login_url)
 
 
 def not_yet_open(request, lesson, course, moment):
     """403 saying when the lesson opens: its title and summary only, never its body or files."""
+    return _forbidden(request, "commerce/not_yet_open.html", lesson, course, opens_at=moment)
+
+
+def _forbidden(request, template, lesson, course, **context):
     response = TemplateResponse(
-        request,
-        "commerce/not_yet_open.html",
-        {"page": lesson, "course": course, "opens_at": moment},
-        status=403,
+        request, template, {"page": lesson, "course": course, **context}, status=403
     )
     return private(response.render())
