@@ -452,6 +452,9 @@ class Entitlement(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     granted_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an account claimed this guest or gift purchase."
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -730,6 +733,9 @@ class Membership(models.Model):
     past_due_since = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     access_until = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the membership first opened the courses."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -13,8 +13,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from base import ratelimit
-from commerce.access import can_view_lesson, delivery, has_course_access, opened_for
-from commerce.access.gate import private, refuse
+from commerce.access import delivery, has_course_access, opened_for
+from commerce.access.gate import private, refusal, why_closed
 from commerce.forms import GiftForm, GuestCheckoutForm
 from commerce.models import Gift, Order, OrderEvent, is_public_id
 from commerce.payments import checkout as checkout_flow
@@ -273,8 +273,9 @@ def download(request, resource_id):
         raise Http404("No such file.")
     lesson = resource.lesson
     course = lesson.course()
-    if course is None or not can_view_lesson(request.user, lesson, course):
-        return refuse(request, lesson, course)
+    closed = why_closed(request, lesson, course)
+    if closed:
+        return refusal(request, lesson, course, closed)
     who = (
         f"user:{request.user.pk}"
         if request.user.is_authenticated

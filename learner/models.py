@@ -23,6 +23,8 @@ class LessonProgress(models.Model):
     # {video id: [position, furthest, duration]}, a copy of VideoProgress the lesson page reads
     # with the rest of the learner's progress (no query of its own).
     videos = models.JSONField(default=dict, blank=True)
+    # {quiz id: the latest attempt's score, total, passed, answers and results}, likewise.
+    quizzes = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [

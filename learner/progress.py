@@ -72,11 +72,11 @@ def progress_by_lesson(user, course):
 
 
 def progress_rows(user, course):
-    """{lesson id: (status, last seen, percent of its videos watched, video positions)} for
-    one learner and course, in one query."""
+    """{lesson id: (status, last seen, percent of its videos watched, video positions, latest
+    quiz attempts)} for one learner and course, in one query."""
     if not user.is_authenticated:
         return {}
     rows = LessonProgress.objects.filter(user=user, course=course).values_list(
-        "lesson_id", "status", "last_seen_at", "watched_percent", "videos"
+        "lesson_id", "status", "last_seen_at", "watched_percent", "videos", "quizzes"
     )
     return {lesson_id: tuple(rest) for lesson_id, *rest in rows}

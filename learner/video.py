@@ -12,6 +12,7 @@ from learner.models import LessonProgress, VideoProgress
 
 LONGEST = 24 * 3600  # seconds; a lesson video longer than a day is not a lesson video
 SLACK = 1.0  # players report a position a little past the duration at the end
+DURATION_DRIFT = 1.0  # seconds (or 2 %) a player's idea of the length may move by
 
 
 class InvalidProgress(Exception):  # noqa: N818 - reads as a reason
@@ -55,9 +56,12 @@ def record(user, lesson, course, video_id, position, furthest, duration):
         row, _ = VideoProgress.objects.get_or_create(
             user=user, lesson=lesson, video_id=video_id, defaults={"duration": duration}
         )
-        row.duration = duration
-        row.position = position
-        row.furthest = min(max(row.furthest, furthest), duration)
+        # A video's length is known from its first report: a report of another length is
+        # not about this video (and would otherwise pull the furthest point back or forward).
+        if abs(duration - row.duration) > max(DURATION_DRIFT, row.duration / 50):
+            raise InvalidProgress("The duration does not match this video's.")
+        row.position = min(position, row.duration)
+        row.furthest = min(max(row.furthest, furthest), row.duration)
         row.save()
         rows = {r.video_id: r for r in VideoProgress.objects.filter(user=user, lesson=lesson)}
         ids = video_ids(lesson)

@@ -6,12 +6,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from base import ratelimit
-from commerce.access import can_view_lesson, claims, gifts
-from commerce.access.gate import private, refuse
+from commerce.access import claims, gifts
+from commerce.access.gate import private, refusal, why_closed
 from commerce.models import Gift, Order, is_public_id
 from courses.models import LessonPage
 from learner import certificates, library, progress, quizzes, video
@@ -71,8 +73,9 @@ def complete_lesson(request, lesson_id):
     if lesson is None:
         raise Http404("No such lesson.")
     course = lesson.course()
-    if course is None or not can_view_lesson(request.user, lesson, course):
-        return refuse(request, lesson, course)
+    closed = why_closed(request, lesson, course)
+    if closed:
+        return refusal(request, lesson, course, closed)
     try:
         progress.mark_complete(request.user, lesson, course)
     except progress.QuizNotPassed as missing:
@@ -93,8 +96,9 @@ def submit_quiz(request, lesson_id, quiz_id):
     if lesson is None:
         raise Http404("No such lesson.")
     course = lesson.course()
-    if course is None or not can_view_lesson(request.user, lesson, course):
-        return refuse(request, lesson, course)
+    closed = why_closed(request, lesson, course)
+    if closed:
+        return refusal(request, lesson, course, closed)
     quiz = quizzes.find(lesson, str(quiz_id))
     if quiz is None:
         raise Http404("This lesson has no such quiz.")
@@ -119,15 +123,22 @@ def video_progress(request, lesson_id):
     if lesson is None:
         return JsonResponse({"error": "No such lesson."}, status=404)
     course = lesson.course()
-    if course is None or not can_view_lesson(request.user, lesson, course):
-        return JsonResponse({"error": "You cannot open this lesson."}, status=403)
+    closed = why_closed(request, lesson, course)
+    if closed:
+        reason, moment = closed
+        message = (
+            f"This lesson opens on {date_format(timezone.localtime(moment), 'j F Y')}."
+            if moment
+            else "You cannot open this lesson."
+        )
+        return JsonResponse({"error": message}, status=403)
     if ratelimit.hit(f"video:{request.user.pk}", VIDEO_REPORT_RATE):
         return JsonResponse({"error": "Too many reports."}, status=429)
     try:
         report = video.parse(lesson, request.POST)
+        percent, completed = video.record(request.user, lesson, course, *report)
     except video.InvalidProgress as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    percent, completed = video.record(request.user, lesson, course, *report)
     return JsonResponse({"percent": percent, "completed": completed})
 
 

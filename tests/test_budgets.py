@@ -381,3 +381,30 @@ def test_a_lesson_with_a_video_a_quiz_and_lessons_not_yet_open_stays_within_budg
         {"video": "a" * 32, "position": 5, "furthest": 5, "duration": 60},
     )
     assert queries(reader, lesson.url) <= LESSON_BUDGET
+
+
+def test_a_lesson_with_a_file_a_quiz_and_its_own_release_rule_stays_within_budget(
+    reader, learner, catalog
+):
+    from django.core.files.base import ContentFile
+    from wagtail.documents.models import Document
+
+    from tests.test_quizzes import QUIZ
+
+    course = make_course(catalog, slug="ruled", lessons=2)
+    Entitlement.objects.create(
+        user=learner,
+        email=learner.email,
+        course=course,
+        source=Entitlement.Source.ADMIN,
+        granted_at=timezone.now() - timedelta(days=10),
+    )
+    document = Document.objects.create(title="Notes", file=ContentFile(b"x", name="notes.pdf"))
+    lesson = paid(course)
+    lesson.release_after_days = 3
+    lesson.body = [
+        {"type": "attachment", "value": {"document": document.pk, "description": ""}},
+        {"type": "quiz", "value": QUIZ},
+    ]
+    lesson.save_revision().publish()
+    assert queries(reader, lesson.url) <= LESSON_BUDGET

@@ -221,3 +221,47 @@ def test_the_release_rule_of_a_lesson_outside_the_outline_is_read_from_its_modul
     lesson = LessonPage.objects.get(pk=lesson_of(dripped, 3).pk)
     lesson.save_revision()  # a draft, as a preview sees it
     assert lesson.release_rule().after_days == 3
+
+
+def test_days_count_from_when_a_guest_purchase_was_claimed(dripped, learner, client):
+    from commerce.access import claims
+    from commerce.models import Entitlement
+
+    Entitlement.objects.create(
+        user=None,
+        email=learner.email,
+        course=dripped,
+        source=Entitlement.Source.ADMIN,
+        granted_at=BOUGHT - timedelta(days=60),
+    )
+    with time_machine.travel(BOUGHT, tick=False):
+        claims.attach_guest_purchases(learner, learner.email, proof="test")
+    client.force_login(learner)
+    with time_machine.travel(BOUGHT + timedelta(days=6), tick=False):
+        assert client.get(lesson_of(dripped, 2).url).status_code == 403
+    with time_machine.travel(BOUGHT + timedelta(days=7), tick=False):
+        assert client.get(lesson_of(dripped, 2).url).status_code == 200
+
+
+def test_a_membership_counts_from_when_it_first_opened_not_from_its_checkout(dripped, learner):
+    plan = MembershipPlan.objects.create(name="All", all_courses=True)
+    Membership.objects.create(
+        user=learner,
+        plan=plan,
+        interval="month",
+        amount=1000,
+        currency="usd",
+        status="active",
+        created_at=BOUGHT - timedelta(days=1),
+        started_at=BOUGHT,
+        access_until=BOUGHT + timedelta(days=365),
+    )
+    assert release.access_began(learner.pk, dripped.pk, now=BOUGHT) == BOUGHT
+
+
+def test_actions_on_a_closed_lesson_say_when_it_opens(dripped, bought):
+    lesson = lesson_of(dripped, 2)
+    with time_machine.travel(BOUGHT + timedelta(days=2), tick=False):
+        response = bought.post(reverse("complete_lesson", args=[lesson.pk]))
+    assert response.status_code == 403 and "opens on" in response.content.decode()
+    assert "Buy" not in response.content.decode()

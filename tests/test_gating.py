@@ -158,3 +158,40 @@ def test_publish_helper_keeps_tree_valid(course):
     module = course.get_children().first()
     lesson = publish(module, LessonPage(title="Extra", slug="extra"))
     assert lesson.live and lesson.course().pk == course.pk
+
+
+@pytest.fixture
+def private_lesson(course, paid_lesson, learner, client):
+    """A lesson the learner bought but an editor made private to a group they are not in."""
+    from django.contrib.auth.models import Group
+    from wagtail.models import PageViewRestriction
+
+    from tests.helpers import entitle
+
+    entitle(learner, course)
+    restriction = PageViewRestriction.objects.create(
+        page=paid_lesson, restriction_type=PageViewRestriction.GROUPS
+    )
+    restriction.groups.add(Group.objects.create(name="Insiders"))
+    client.force_login(learner)
+    return paid_lesson
+
+
+def test_a_lesson_made_private_cannot_be_completed(client, private_lesson, learner):
+    from django.urls import reverse
+
+    response = client.post(reverse("complete_lesson", args=[private_lesson.pk]))
+    assert response.status_code == 403
+    assert not learner.lesson_progress.exists()
+
+
+def test_files_of_a_lesson_made_private_cannot_be_downloaded(client, private_lesson):
+    from django.urls import reverse
+
+    from courses.models import LessonResource
+
+    resource = LessonResource.objects.create(
+        lesson=private_lesson, title="Slides", file="lesson-resources/slides.pdf"
+    )
+    response = client.get(reverse("download", args=[resource.pk]))
+    assert response.status_code == 403 and "Location" not in response

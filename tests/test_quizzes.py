@@ -270,3 +270,15 @@ def test_an_editor_cannot_save_a_question_without_a_right_choice():
     )
     with pytest.raises(ValidationError):
         block.clean(value)
+
+
+def test_a_quiz_in_a_lesson_made_private_cannot_be_answered(student, quiz_lesson, quiz):
+    from django.contrib.auth.models import Group
+    from wagtail.models import PageViewRestriction
+
+    restriction = PageViewRestriction.objects.create(
+        page=quiz_lesson, restriction_type=PageViewRestriction.GROUPS
+    )
+    restriction.groups.add(Group.objects.create(name="Insiders"))
+    assert submit(student, quiz_lesson, quiz, form(quiz, ALL_RIGHT)).status_code == 403
+    assert not QuizAttempt.objects.exists()

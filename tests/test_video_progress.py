@@ -187,3 +187,30 @@ def test_reports_at_the_same_instant_keep_the_furthest_point(
     assert run_together(send(70), send(30), send(50)) == [200, 200, 200]
     assert VideoProgress.objects.get().furthest == 70
     assert LessonProgress.objects.get().watched_percent == 70
+
+
+def test_a_report_of_another_length_is_refused_and_moves_nothing(student, video_lesson):
+    report(student, video_lesson, position=500, furthest=500, duration=600)
+    response = report(student, video_lesson, position=5, furthest=5, duration=10)
+    assert response.status_code == 400 and "duration" in response.json()["error"]
+    row = VideoProgress.objects.get()
+    assert (row.furthest, row.duration) == (500, 600)
+
+
+def test_a_player_s_small_drift_in_length_is_accepted(student, video_lesson):
+    report(student, video_lesson, position=10, furthest=10, duration=100)
+    assert (
+        report(student, video_lesson, position=20, furthest=20, duration=100.4).status_code == 200
+    )
+
+
+def test_progress_in_a_lesson_made_private_is_refused(student, video_lesson):
+    from django.contrib.auth.models import Group
+    from wagtail.models import PageViewRestriction
+
+    restriction = PageViewRestriction.objects.create(
+        page=video_lesson, restriction_type=PageViewRestriction.GROUPS
+    )
+    restriction.groups.add(Group.objects.create(name="Insiders"))
+    assert report(student, video_lesson).status_code == 403
+    assert not VideoProgress.objects.exists()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
     from base.models import User
-    from courses.models import CoursePage, LessonPage
+    from courses.models import CoursePage
 
 
 def has_course_access(user: User | AnonymousUser | None, course: CoursePage) -> bool:
@@ -90,17 +90,6 @@ def _compiled_rule() -> tuple[str, list[tuple[str | None, object]]]:
         slots.append((slot, value))
     assert {s for s, _ in slots} >= {"user", "course", "now"}, "the rule's parameters moved"
     return sql, slots
-
-
-def can_view_lesson(
-    user: User | AnonymousUser | None, lesson: LessonPage, course: CoursePage
-) -> bool:
-    """May open the course (or the lesson is a free preview), and the lesson is released."""
-    from commerce.access.release import not_open_until
-
-    if not (lesson.is_free_preview or has_course_access(user, course)):
-        return False
-    return not_open_until(user, lesson, course) is None
 
 
 def opened_for(user: User | AnonymousUser | None, courses: list[CoursePage]) -> list[CoursePage]:

@@ -104,16 +104,24 @@ def attach_guest_purchases(user, email, *, proof):
         )
         for entitlement in entitlements:
             entitlement.user = user
+            entitlement.claimed_at = timezone.now()  # drip release counts from here
             try:
                 with transaction.atomic():
-                    entitlement.save(update_fields=["user", "updated_at"])
+                    entitlement.save(update_fields=["user", "claimed_at", "updated_at"])
             except IntegrityError:
                 # The account already has this course: keep one active entitlement.
                 entitlement.status = Entitlement.Status.REVOKED
                 entitlement.reason = "superseded: the account already had access"
                 entitlement.revoked_at = timezone.now()
                 entitlement.save(
-                    update_fields=["user", "status", "reason", "revoked_at", "updated_at"]
+                    update_fields=[
+                        "user",
+                        "claimed_at",
+                        "status",
+                        "reason",
+                        "revoked_at",
+                        "updated_at",
+                    ]
                 )
             attached += 1
         for order in Order.objects.select_for_update().filter(user__isnull=True, email=email):

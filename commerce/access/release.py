@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import Exists, Min, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from commerce.models import Entitlement, Membership, PlanCourse
@@ -20,6 +21,11 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
     from courses.models import CoursePage, LessonPage, ReleaseRule
+
+# Where a learner's access began: a claimed guest purchase or gift when it was claimed, a
+# membership when it first opened the courses (not when its checkout was opened).
+BOUGHT = Coalesce("claimed_at", "granted_at")
+JOINED = Coalesce("started_at", "created_at")
 
 # A lesson that opened longer ago than this is not announced (the first run after a
 # deploy, a worker that was down for days): the e-mail says "new", not "some time ago".
@@ -36,14 +42,15 @@ def sees_everything(user) -> bool:
 
 
 def access_began(user_id: int, course_id: int, now: datetime | None = None) -> datetime | None:
-    """When the learner's current access to the course began: the earliest active purchase or
-    membership that opens it now. One query."""
+    """When the learner's current access to the course began: the earliest active purchase
+    (claimed, for a guest purchase or a gift) or membership (first opened) that opens it now.
+    One query."""
     now = now or timezone.now()
     bought = (
         Entitlement.objects.filter(user_id=user_id, course_id=course_id)
         .active(now)
         .values("user_id")
-        .annotate(began=Min("granted_at"))
+        .annotate(began=Min(BOUGHT))
         .values("began")
         .order_by()
     )
@@ -51,14 +58,14 @@ def access_began(user_id: int, course_id: int, now: datetime | None = None) -> d
         Membership.objects.filter(user_id=user_id, access_until__gt=now)
         .filter(plan__in=PlanCourse.objects.filter(course_id=course_id).values("plan_id"))
         .values("user_id")
-        .annotate(began=Min("created_at"))
+        .annotate(began=Min(JOINED))
         .values("began")
         .order_by()
     )
     all_courses = (
         Membership.objects.filter(user_id=user_id, access_until__gt=now, plan__all_courses=True)
         .values("user_id")
-        .annotate(began=Min("created_at"))
+        .annotate(began=Min(JOINED))
         .values("began")
         .order_by()
     )
@@ -184,7 +191,7 @@ def _learners(course, now):
         Entitlement.objects.filter(course=course, user__isnull=False, user__is_active=True)
         .active(now)
         .values_list("user_id")
-        .annotate(began=Min("granted_at"))
+        .annotate(began=Min(BOUGHT))
     ) + list(
         Membership.objects.filter(access_until__gt=now, user__is_active=True)
         .filter(
@@ -192,7 +199,7 @@ def _learners(course, now):
             | Q(plan__in=PlanCourse.objects.filter(course=course).values("plan_id"))
         )
         .values_list("user_id")
-        .annotate(began=Min("created_at"))
+        .annotate(began=Min(JOINED))
         .order_by()
     )
     for user_id, moment in rows:

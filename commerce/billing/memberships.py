@@ -268,6 +268,8 @@ def _settle(
 ) -> Membership:
     was_open = membership.access_until
     membership.access_until = derive_access(membership)
+    if membership.access_until and membership.started_at is None:
+        membership.started_at = timezone.now()  # drip release counts from here
     if not changes and was_open == membership.access_until:
         return membership
     membership.save()
