@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from fpdf import FPDF
 
+from learner.locks import take_turn
 from learner.models import Certificate
 
 # Crockford's base32 without I, L, O, U: read aloud or typed from paper without confusion.
@@ -36,25 +37,27 @@ def name_of(user):
 
 
 def issue(user, course):
-    """The learner's certificate for the course, created the first time (inside the caller's
-    transaction, which holds the learner's row lock: see progress.mark_complete)."""
+    """The learner's certificate for the course: created the first time, issued afresh (new
+    code and date) when the one they had was voided and they completed the course again.
+    Inside the caller's transaction, which holds the learner's lock (locks.take_turn)."""
     existing = Certificate.objects.filter(user=user, course=course).first()
-    if existing is not None:
+    if existing is not None and not existing.is_void:
         return existing
+    certificate = existing or Certificate(user=user, course=course)
+    certificate.name = name_of(user)
+    certificate.course_title = course.title[:255]
+    certificate.issued_at = timezone.now()
+    certificate.voided_at, certificate.void_reason = None, ""
     for _ in range(5):  # a code already taken (60 bits: never, in practice) is drawn again
+        certificate.code = new_code()
         try:
             with transaction.atomic():
-                return Certificate.objects.create(
-                    user=user,
-                    course=course,
-                    code=new_code(),
-                    name=name_of(user),
-                    course_title=course.title[:255],
-                )
+                certificate.save()
+                return certificate
         except IntegrityError:
-            existing = Certificate.objects.filter(user=user, course=course).first()
-            if existing is not None:
-                return existing
+            mine = Certificate.objects.filter(user=user, course=course).first()
+            if mine is not None and not mine.is_void:
+                return mine
     raise RuntimeError("could not draw a free certificate code")
 
 
@@ -63,6 +66,7 @@ def void_for_returned_money(entitlement):
     ends of access (expiry, an operator's revocation) leave it valid."""
     if entitlement.user_id is None:
         return 0
+    take_turn(entitlement.user)  # a certificate being issued right now is voided too
     return Certificate.objects.filter(
         user_id=entitlement.user_id, course_id=entitlement.course_id, voided_at__isnull=True
     ).update(voided_at=timezone.now(), void_reason=entitlement.reason[:100])

@@ -2,12 +2,13 @@
 
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from commerce.access import has_course_access
 from courses.models import LessonPage
 from learner import certificates
+from learner.locks import take_turn
 from learner.models import CourseCompletion, LessonProgress
 from learner.quizzes import required_not_passed
 
@@ -43,9 +44,7 @@ def mark_complete(user, lesson, course):
         raise QuizNotPassed(missing)
     now = timezone.now()
     with transaction.atomic():
-        # One learner's completions take turns: two last lessons completed at once would each
-        # count the other as not done yet, and the course would never complete.
-        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        take_turn(user)
         progress, _ = LessonProgress.objects.get_or_create(
             user=user, lesson=lesson, defaults={"course": course}
         )
@@ -54,6 +53,15 @@ def mark_complete(user, lesson, course):
             progress.completed_at = now
             progress.last_seen_at = now
             progress.save()
+        settle_course(user, course)
+    return progress
+
+
+def settle_course(user, course):
+    """When every live lesson is complete: record the course complete and, while the learner
+    may open it (not refunded), issue its certificate. Idempotent; True when complete."""
+    with transaction.atomic():
+        take_turn(user)
         total = LessonPage.objects.descendant_of(course).live().count()
         done = LessonProgress.objects.filter(
             user=user,
@@ -61,10 +69,12 @@ def mark_complete(user, lesson, course):
             status=LessonProgress.Status.COMPLETED,
             lesson__live=True,
         ).count()
-        if total and done >= total:
-            CourseCompletion.objects.get_or_create(user=user, course=course)
+        if not total or done < total:
+            return False
+        CourseCompletion.objects.get_or_create(user=user, course=course)
+        if has_course_access(user, course):
             certificates.issue(user, course)
-    return progress
+        return True
 
 
 def progress_by_lesson(user, course):

@@ -9,9 +9,9 @@ import secrets
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
+from learner.locks import take_turn
 from learner.models import LessonProgress, QuizAttempt
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -130,8 +130,7 @@ def submit(user, lesson, course, quiz, data):
     answers, results, score = grade(quiz, data)
     total = len(quiz.questions)
     with transaction.atomic():
-        # A learner's progress writes take turns (progress.mark_complete takes the same lock).
-        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        take_turn(user)
         try:
             with transaction.atomic():
                 attempt = QuizAttempt.objects.create(

@@ -4,10 +4,10 @@ moves forward, and watching enough of every video in a lesson completes it."""
 import math
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from learner import progress
+from learner.locks import take_turn
 from learner.models import LessonProgress, VideoProgress
 
 LONGEST = 24 * 3600  # seconds; a lesson video longer than a day is not a lesson video
@@ -51,8 +51,7 @@ def parse(lesson, data):
 def record(user, lesson, course, video_id, position, furthest, duration):
     """Keep the report; returns (the lesson's percent watched, whether it is now complete)."""
     with transaction.atomic():
-        # The learner's progress writes take turns, in the order mark_complete takes them.
-        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        take_turn(user)
         row, _ = VideoProgress.objects.get_or_create(
             user=user, lesson=lesson, video_id=video_id, defaults={"duration": duration}
         )

@@ -58,6 +58,7 @@ def test_no_certificate_while_a_lesson_is_not_complete(student, learner, course)
 def test_a_learner_without_a_name_gets_their_address_before_the_at(learner, course):
     learner.first_name = learner.last_name = ""
     learner.save()
+    entitle(learner, course)
     complete_all(learner, course)
     assert Certificate.objects.get().name == "learner"
 
@@ -229,3 +230,60 @@ def test_renaming_needs_the_csrf_token(issued, learner):
 def test_a_void_certificate_keeps_its_name(student, issued):
     Certificate.objects.filter(pk=issued.pk).update(voided_at="2026-01-01T00:00Z")
     assert rename(student, issued, "Someone Else").status_code == 409
+
+
+def refund_in_full(learner, course):
+    entitlement = Entitlement.objects.get(user=learner, course=course)
+    entitlement.status, entitlement.reason = Entitlement.Status.REVOKED, "refunded in full"
+    entitlement.save()
+
+
+def test_a_learner_refunded_before_finishing_gets_no_certificate(student, learner, course):
+    first, last = list(course.lessons().specific())
+    progress.mark_complete(learner, first, course)
+    refund_in_full(learner, course)
+    progress.mark_complete(learner, last, course)  # a free preview: still open to them
+    assert CourseCompletion.objects.filter(user=learner).exists()
+    assert not Certificate.objects.exists()
+
+
+def test_buying_again_and_completing_issues_a_fresh_certificate(issued, learner, course):
+    refund_in_full(learner, course)
+    entitle(learner, course)
+    complete_all(learner, course)
+    certificate = Certificate.objects.get()
+    assert not certificate.is_void and certificate.code != issued.code
+
+
+def test_my_courses_settles_a_course_whose_last_lessons_were_unpublished(student, learner, course):
+    first, last = list(course.lessons().specific())
+    progress.mark_complete(learner, last, course)
+    first.unpublish()
+    html = student.get(reverse("my_courses")).content.decode()
+    assert "Download certificate (PDF)" in html
+    assert Certificate.objects.filter(user=learner, course=course).exists()
+
+
+def test_the_migration_gives_no_certificate_for_a_refunded_course(learner, course):
+    import importlib
+
+    from django.apps import apps
+
+    entitle(learner, course)
+    CourseCompletion.objects.create(user=learner, course=course)
+    refund_in_full(learner, course)
+    migration = importlib.import_module("learner.migrations.0003_certificates")
+    migration.issue_for_past_completions(apps, None)
+    assert not Certificate.objects.exists()
+
+
+def test_the_migration_certifies_past_completions_on_the_day_they_happened(learner, course):
+    import importlib
+
+    from django.apps import apps
+
+    entitle(learner, course)
+    done = CourseCompletion.objects.create(user=learner, course=course)
+    migration = importlib.import_module("learner.migrations.0003_certificates")
+    migration.issue_for_past_completions(apps, None)
+    assert Certificate.objects.get().issued_at == done.completed_at

@@ -8,14 +8,20 @@ import secrets
 from django.db import migrations, models
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+MONEY_BACK = ("refunded in full", "dispute lost")
 
 
 def issue_for_past_completions(apps, schema_editor):
     """Learners who completed a course before certificates existed get theirs, dated then."""
     Certificate = apps.get_model("learner", "Certificate")
     CourseCompletion = apps.get_model("learner", "CourseCompletion")
+    Entitlement = apps.get_model("commerce", "Entitlement")
     for completion in CourseCompletion.objects.select_related("user", "course"):
         user = completion.user
+        held = Entitlement.objects.filter(user=user, course=completion.course)
+        refunded = held.filter(status="revoked", reason__in=MONEY_BACK).exists()
+        if refunded and not held.filter(status="active").exists():
+            continue  # the money came back: nothing to certify
         name = f"{user.first_name} {user.last_name}".strip() or user.email.split("@")[0]
         raw = "".join(secrets.choice(ALPHABET) for _ in range(12))
         Certificate.objects.get_or_create(
@@ -34,6 +40,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("courses", "0009_quizzes"),
         ("learner", "0002_quizzes"),
+        ("commerce", "0015_release"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
