@@ -11,7 +11,12 @@ class SiteConfig(AppConfig):
     verbose_name = "Site"
 
     def ready(self):
+        from django.urls import register_converter
+
         from base import caching
+        from base.converters import RowId
+
+        register_converter(RowId, "id")
         from base.templatetags import base_tags  # noqa: F401 - connects remember_editor
 
         caching.connect()

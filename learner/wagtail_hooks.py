@@ -166,3 +166,13 @@ def register_progress_report():
     return ProgressMenuItem(
         "Learner progress", reverse("learner_progress_report"), icon_name="group", order=710
     )
+
+
+@hooks.register("register_permissions")
+def register_learner_permissions():
+    """Settings → Groups can give instructors the progress report."""
+    from django.contrib.auth.models import Permission
+
+    return Permission.objects.filter(
+        content_type__app_label="learner", codename="view_lessonprogress"
+    )

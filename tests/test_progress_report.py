@@ -182,3 +182,12 @@ def test_a_learner_cannot_open_the_report(three_lessons, learners):
     client.force_login(learners["ada"])
     response = client.get(URL)
     assert response.status_code == 302 and "ada@example.com" not in response.content.decode()
+
+
+def test_the_report_permission_can_be_given_to_a_group_in_the_admin(db):
+    from wagtail.users.forms import GroupForm
+
+    offered = GroupForm().fields["permissions"].queryset
+    assert offered.filter(
+        content_type__app_label="learner", codename="view_lessonprogress"
+    ).exists()

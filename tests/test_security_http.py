@@ -548,3 +548,18 @@ def test_staging_may_opt_in_with_a_test_mode_key():
 def test_the_opt_in_never_covers_a_live_key():
     result = run_check(STRIPE_SECRET_KEY="sk_live_real", STRIPE_ALLOW_TEST_SERVER="1")
     assert result.returncode != 0 and "commerce.E001" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/learn/lessons/1000000000000000000000000000000/complete/",
+        "/learn/lessons/1000000000000000000000000000000/video/",
+        "/learn/lessons/1000000000000000000000000000000/quizzes/00000000-0000-0000-0000-000000000000/",
+        "/downloads/1000000000000000000000000000000/",
+        "/checkout/1000000000000000000000000000000/",
+    ],
+)
+def test_an_id_past_any_database_range_is_404(client, learner, path):
+    client.force_login(learner)
+    assert client.post(path).status_code == 404
