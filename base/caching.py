@@ -5,7 +5,9 @@ One number, the content generation, is part of every key. Wagtail's publish, unp
 and delete signals (and view restrictions, sites and images, which change what a listing
 shows) move it on, so the next request rebuilds. Keys also expire after ``TTL``: a bound for
 per-process caches, which one process cannot invalidate for another. Nothing here decides
-access: gates always ask the database.
+who has access: gates ask the database whether a learner may open a course. What they read
+from here is published content, rebuilt on publish like the rest: a lesson's drip-release
+rule comes with the outline.
 """
 
 import time

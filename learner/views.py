@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from base import ratelimit
-from commerce.access import claims, gifts
+from commerce.access import claims, gifts, release
 from commerce.access.gate import private, refusal, why_closed
 from commerce.models import Gift, Order, is_public_id
 from courses.models import LessonPage
@@ -81,11 +81,19 @@ def complete_lesson(request, lesson_id):
     except progress.QuizNotPassed as missing:
         messages.error(request, f"Pass “{missing.titles[0]}” to complete this lesson.")
         return redirect(lesson.url)
-    following = course.lessons().filter(path__gt=lesson.path).first() if course else None
+    following = course.lessons().filter(path__gt=lesson.path).specific().first()
     # Focus lands on this message on the page the learner is sent to, so it says where they are.
     done = f"“{lesson.title}” marked complete."
-    messages.success(request, f"{done} Next: {following.title}." if following else done)
-    return redirect(following.url if following else lesson.url)
+    if following is None:
+        messages.success(request, done)
+        return redirect(lesson.url)
+    opens = release.not_open_until(request.user, following, course, request)
+    if opens:  # the next lesson is not released yet: stay here and say when it opens
+        when = date_format(timezone.localtime(opens), "j F Y")
+        messages.success(request, f"{done} Next: {following.title}, which opens on {when}.")
+        return redirect(lesson.url)
+    messages.success(request, f"{done} Next: {following.title}.")
+    return redirect(following.url)
 
 
 @require_POST

@@ -265,3 +265,19 @@ def test_actions_on_a_closed_lesson_say_when_it_opens(dripped, bought):
         response = bought.post(reverse("complete_lesson", args=[lesson.pk]))
     assert response.status_code == 403 and "opens on" in response.content.decode()
     assert "Buy" not in response.content.decode()
+
+
+def test_completing_the_lesson_before_a_closed_one_stays_and_says_when_it_opens(dripped, bought):
+    with time_machine.travel(BOUGHT + timedelta(days=2), tick=False):
+        response = bought.post(reverse("complete_lesson", args=[lesson_of(dripped, 1).pk]))
+        page = bought.get(response["Location"]).content.decode()
+    assert response["Location"] == lesson_of(dripped, 1).url
+    assert "Next: Lesson 2, which opens on 8 March 2026." in page
+
+
+def test_a_free_course_closed_lesson_promises_no_e_mail(catalog, learner, client):
+    free = make_course(catalog, slug="gratis", price=0, lessons=2)
+    set_rule(lesson_of(free, 2), release_on=date(2099, 1, 1))
+    client.force_login(learner)
+    content = client.get(lesson_of(free, 2).url).content.decode()
+    assert "opens on" in content and "e-mail you" not in content
