@@ -5,9 +5,11 @@ BIN := $(VENV)/bin
 # The second line of CI's support matrix uses its own interpreter, venv and lock:
 # `make test PYTHON=…/python3.13 VENV=.venv313 DEV_LOCK=requirements-py313.lock`.
 DEV_LOCK ?= requirements-dev.lock
-DEMO_ENV := DEBUG=1
 PORT ?= 8000
 STRIPE_PORT ?= 12111
+# Links in e-mails, Stripe's return pages and certificates point at the port the demo serves.
+SITE_URL ?= http://127.0.0.1:$(PORT)
+DEMO_ENV := DEBUG=1 SITE_URL=$(SITE_URL)
 
 .PHONY: install demo test lint format bench browser fonts cluster-tools cluster lock prod-deps clean
 

@@ -75,6 +75,7 @@ def main():
     args = parser.parse_args()
 
     env = dict(os.environ, DEBUG=os.environ.get("DEBUG", "1"))
+    env.setdefault("SITE_URL", f"http://127.0.0.1:{args.port}")  # links in e-mails and pages
     if not env.get("STREAM_CUSTOMER_CODE"):  # offline: a local file stands in for Stream videos
         env.setdefault("STREAM_LOCAL_VIDEO", "/static/demo/lesson-video.webm")
     runner = Runner(env)

@@ -90,7 +90,9 @@ def describe(course, lessons, users):
                 "percent": round(100 * min(user.done, user.total) / user.total)
                 if user.total
                 else 0,
-                "last_activity": user.last_activity,
+                "last_activity": user.last_activity.replace(microsecond=0)
+                if user.last_activity
+                else None,
                 "quiz_scores": "; ".join(scores),
                 "certificate": (
                     f"{certificate.code} (void)" if certificate.is_void else certificate.code

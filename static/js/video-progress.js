@@ -65,7 +65,10 @@
     player.addEventListener("seeked", function () { lastTime = player.currentTime; });
     player.addEventListener("timeupdate", function () {
       var now = player.currentTime;
-      if (lastTime <= furthest + 1 && now > furthest && now - lastTime < 3) furthest = now;
+      // Between two updates (about four a second) playing moves on by a second or so, more
+      // when sped up; a seek moves further.
+      var step = 3 * Math.max(1, player.playbackRate || 1);
+      if (lastTime <= furthest + 1 && now > furthest && now - lastTime < step) furthest = now;
       lastTime = now;
       dirty = true;
       if (Date.now() - lastSent >= EVERY) send(false);

@@ -5,6 +5,7 @@ import os
 import random
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.images import ImageFile
@@ -755,7 +756,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Demo content ready ({created} course(s) created). "
                 f"Admin login for local use: {ADMIN_EMAIL} / {options['admin_password']} "
-                "at http://127.0.0.1:8000/admin/"
+                f"at {settings.SITE_URL}/admin/"
             )
         )
 
