@@ -349,3 +349,100 @@ def test_receipt_pages_never_500(django_user_model, value):
     client = Client()
     client.force_login(user)
     assert client.get(f"/my-courses/orders/{quote(value, safe='')}/").status_code == 404
+
+
+# --- learning: quizzes, video progress, certificates ----------------------------------------
+
+
+@pytest.fixture
+def enrolled(course, django_user_model):
+    from tests.helpers import entitle
+
+    user, _ = django_user_model.objects.get_or_create(username="fuzz", email="f@example.com")
+    entitle(user, course)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def quiz_lesson(paid_lesson):
+    from courses.models import LessonPage
+    from tests.test_quizzes import QUIZ
+
+    paid_lesson.body = [
+        {"type": "quiz", "value": QUIZ},
+        {"type": "stream_video", "value": {"video_uid": "a" * 32, "caption": ""}},
+    ]
+    paid_lesson.save_revision().publish()
+    return LessonPage.objects.get(pk=paid_lesson.pk)
+
+
+@FUZZ
+@given(data=st.data())
+def test_quiz_answers_of_any_shape_never_500_and_store_only_a_graded_attempt(
+    enrolled, quiz_lesson, data
+):
+    from learner import quizzes
+    from learner.models import QuizAttempt
+
+    quiz = quizzes.quizzes_in(quiz_lesson)[0]
+    questions = [f"q-{q.id}" for q in quiz.questions]
+    choices = [c.id for q in quiz.questions for c in q.choices]
+    keys = st.sampled_from(questions) | st.text(max_size=12) | st.just("token")
+    values = st.sampled_from(choices) | st.text(max_size=40)
+    form = data.draw(st.dictionaries(keys, st.lists(values, max_size=3), max_size=6))
+    before = QuizAttempt.objects.count()
+    response = enrolled.post(f"/learn/lessons/{quiz_lesson.pk}/quizzes/{quiz.id}/", form)
+    assert response.status_code in (302, 400, 409, 429)
+    assert QuizAttempt.objects.count() == before + (response.status_code == 302)
+
+
+number = st.floats(allow_nan=True, allow_infinity=True) | st.integers() | st.text(max_size=12)
+
+
+@FUZZ
+@given(position=number, furthest=number, duration=number, video=st.text(max_size=40))
+def test_video_reports_of_any_shape_never_500_and_stay_within_the_video(
+    enrolled, quiz_lesson, position, furthest, duration, video
+):
+    from learner.models import VideoProgress
+
+    response = enrolled.post(
+        f"/learn/lessons/{quiz_lesson.pk}/video/",
+        {
+            "video": video if video else "a" * 32,
+            "position": str(position),
+            "furthest": str(furthest),
+            "duration": str(duration),
+        },
+    )
+    assert response.status_code in (200, 400, 429)
+    for row in VideoProgress.objects.all():
+        assert 0 <= row.position <= row.duration and 0 <= row.furthest <= row.duration
+
+
+@FUZZ
+@given(code=st.text(min_size=1, max_size=60))
+def test_certificate_pages_of_any_code_never_500(db, code):
+    assert Client().get(f"/certificates/{quote(code, safe='')}/").status_code in (200, 404)
+
+
+@FUZZ
+@given(name=st.text(max_size=200))
+def test_a_certificate_name_of_any_text_is_saved_clean_or_refused(course, django_user_model, name):
+    from learner.models import Certificate
+
+    user, _ = django_user_model.objects.get_or_create(username="named", email="n@example.com")
+    certificate, _ = Certificate.objects.get_or_create(
+        user=user,
+        course=course,
+        defaults={"code": "AAAA-BBBB-CCCC", "name": "Ada", "course_title": "C"},
+    )
+    client = Client()
+    client.force_login(user)
+    response = client.post(f"/my-courses/certificates/{certificate.code}/name/", {"name": name})
+    assert response.status_code in (302, 400)
+    certificate.refresh_from_db()
+    assert 2 <= len(certificate.name) <= 150
+    assert not any(ord(c) < 32 for c in certificate.name)
