@@ -104,7 +104,10 @@ def build():
     STATE["sold"] = sold
     owned = courses[0]
     lessons = list(owned.lessons().specific())
+    rich_lesson = learning_depth(courses[1], learner)
     return {
+        "rich_lesson_url": rich_lesson.url,
+        "rich_course_id": courses[1].pk,
         "learner": learner,
         "course_id": sold.pk,
         "preview_lesson_url": lessons[0].url,
@@ -112,6 +115,37 @@ def build():
         "bundle_url": bundle.url,
         "course_url": owned.url,
     }
+
+
+def learning_depth(course, learner):
+    """A lesson of a course the learner owns with a Stream video they are half-way through, a
+    quiz they have taken, and a lesson after it that opens 30 days after purchase."""
+    from learner import quizzes, video
+    from tests.test_quizzes import QUIZ
+
+    lesson = course.lessons().filter(is_free_preview=False).specific().first()
+    lesson.body = list(lesson.body.raw_data) + [
+        {"type": "stream_video", "value": {"video_uid": "a" * 32, "caption": ""}},
+        {"type": "quiz", "value": QUIZ},
+    ]
+    lesson.save_revision().publish()
+    lesson = LessonPage.objects.get(pk=lesson.pk)
+    module = lesson.get_parent()
+    module.add_child(
+        instance=LessonPage(
+            title="Later", slug="later", summary="s", release_after_days=30, live=True
+        )
+    )
+    video.record(learner, lesson, course, "a" * 32, 60.0, 60.0, 120.0)
+    quiz = quizzes.quizzes_in(lesson)[0]
+    from django.http import QueryDict
+
+    answers = QueryDict(mutable=True)
+    answers["token"] = quizzes.new_token()
+    for question in quiz.questions:
+        answers.setlist(f"q-{question.id}", [question.choices[0].id])
+    quizzes.submit(learner, lesson, course, quiz, answers)
+    return lesson
 
 
 def admin_orders(n=100_000):
