@@ -66,14 +66,20 @@ def resend_gift(request, public_id):
     return redirect("order_detail", public_id=public_id)
 
 
-@require_POST
-@login_required
-def complete_lesson(request, lesson_id):
+def _lesson_action(request, lesson_id):
+    """The live lesson an action names, its course, and why this request may not use it (None
+    when it may: gate.why_closed); 404 when there is no such lesson."""
     lesson = LessonPage.objects.live().filter(pk=lesson_id).first()
     if lesson is None:
         raise Http404("No such lesson.")
     course = lesson.course()
-    closed = why_closed(request, lesson, course)
+    return lesson, course, why_closed(request, lesson, course)
+
+
+@require_POST
+@login_required
+def complete_lesson(request, lesson_id):
+    lesson, course, closed = _lesson_action(request, lesson_id)
     if closed:
         return refusal(request, lesson, course, closed)
     try:
@@ -100,11 +106,7 @@ def complete_lesson(request, lesson_id):
 @login_required
 def submit_quiz(request, lesson_id, quiz_id):
     """Grade a quiz on the server and keep the attempt; the lesson then shows the result."""
-    lesson = LessonPage.objects.live().filter(pk=lesson_id).first()
-    if lesson is None:
-        raise Http404("No such lesson.")
-    course = lesson.course()
-    closed = why_closed(request, lesson, course)
+    lesson, course, closed = _lesson_action(request, lesson_id)
     if closed:
         return refusal(request, lesson, course, closed)
     quiz = quizzes.find(lesson, str(quiz_id))
@@ -127,11 +129,10 @@ def submit_quiz(request, lesson_id, quiz_id):
 @login_required
 def video_progress(request, lesson_id):
     """The player's report (every 15 s while playing, on pause and on leaving): JSON back."""
-    lesson = LessonPage.objects.live().filter(pk=lesson_id).first()
-    if lesson is None:
+    try:
+        lesson, course, closed = _lesson_action(request, lesson_id)
+    except Http404:
         return JsonResponse({"error": "No such lesson."}, status=404)
-    course = lesson.course()
-    closed = why_closed(request, lesson, course)
     if closed:
         reason, moment = closed
         message = (

@@ -29,6 +29,21 @@ def set_rule(page, **rule):
     return page
 
 
+def member(user, **when):
+    """An all-courses membership open for a year from BOUGHT."""
+    plan = MembershipPlan.objects.create(name="All", all_courses=True)
+    return Membership.objects.create(
+        user=user,
+        plan=plan,
+        interval="month",
+        amount=1000,
+        currency="usd",
+        status="active",
+        access_until=BOUGHT + timedelta(days=365),
+        **when,
+    )
+
+
 @pytest.fixture
 def dripped(catalog):
     """Lesson 1 is a free preview; lesson 2 opens 7 days after access began; lesson 3 at once."""
@@ -117,17 +132,7 @@ def test_days_count_from_the_earliest_access_still_active(dripped, learner, clie
 
 
 def test_a_membership_counts_from_when_it_began(dripped, learner, client):
-    plan = MembershipPlan.objects.create(name="All", all_courses=True)
-    Membership.objects.create(
-        user=learner,
-        plan=plan,
-        interval="month",
-        amount=1000,
-        currency="usd",
-        status="active",
-        created_at=BOUGHT,
-        access_until=BOUGHT + timedelta(days=365),
-    )
+    member(learner, created_at=BOUGHT)
     client.force_login(learner)
     lesson = lesson_of(dripped, 2)
     with time_machine.travel(BOUGHT + timedelta(days=6), tick=False):
@@ -244,18 +249,7 @@ def test_days_count_from_when_a_guest_purchase_was_claimed(dripped, learner, cli
 
 
 def test_a_membership_counts_from_when_it_first_opened_not_from_its_checkout(dripped, learner):
-    plan = MembershipPlan.objects.create(name="All", all_courses=True)
-    Membership.objects.create(
-        user=learner,
-        plan=plan,
-        interval="month",
-        amount=1000,
-        currency="usd",
-        status="active",
-        created_at=BOUGHT - timedelta(days=1),
-        started_at=BOUGHT,
-        access_until=BOUGHT + timedelta(days=365),
-    )
+    member(learner, created_at=BOUGHT - timedelta(days=1), started_at=BOUGHT)
     assert release.access_began(learner.pk, dripped.pk, now=BOUGHT) == BOUGHT
 
 
