@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import requests
@@ -487,20 +487,26 @@ backend web
     def check(self):
         out = self.shell(CHECKS)
         figures = dict(item.split("=") for item in out.split())
-        receipts = Counter()
+        # Per order, each distinct message (by Message-ID) and how often it went out. A worker
+        # killed between the mail server taking a receipt and the commit sends it again on
+        # retry: the same message (commerce.mail.emails.message_id), which is shown once.
+        receipts = defaultdict(Counter)
         for path in (self.work / "mail").glob("*"):
             for raw in path.read_text(errors="replace").split("\n" + "-" * 79 + "\n"):
                 message = email.message_from_string(raw.strip())
                 subject = message.get("Subject") or ""
                 if subject.startswith("Your receipt for order"):
-                    receipts[subject.rsplit(" ", 1)[-1]] += 1
-        figures["receipts sent"] = sum(receipts.values())
-        figures["receipts sent twice"] = sum(1 for n in receipts.values() if n > 1)
+                    receipts[subject.rsplit(" ", 1)[-1]][message.get("Message-ID")] += 1
+        figures["receipts sent"] = sum(len(ids) for ids in receipts.values())
+        figures["receipts sent twice"] = sum(1 for ids in receipts.values() if len(ids) > 1)
+        figures["same receipt resent after a crash"] = sum(
+            n - 1 for ids in receipts.values() for n in ids.values()
+        )
         return {key: int(value) for key, value in figures.items()}
 
 
 CHECKS = """
-from collections import Counter
+from collections import Counter, defaultdict
 from commerce.models import Entitlement, Order, StripeEvent
 paid = Order.objects.filter(paid_at__isnull=False)
 grants = Counter(Entitlement.objects.filter(status="active", order_item__order__in=paid)

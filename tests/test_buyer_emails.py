@@ -178,3 +178,24 @@ def test_account_emails_have_an_html_part_in_the_site_layout(client, learner):
     assert kind == "text/html" and "Acme Academy" in html
     links = re.findall(r"https?://[^\s\"'<]+", message.body + html)
     assert links and all(link.startswith(SITE) for link in links)
+
+
+def test_a_receipt_sent_again_after_a_crash_is_the_same_message(db, django_user_model):
+    """A worker killed after the mail server took the receipt but before the commit sends it
+    again on retry: with the same Message-ID, which mail systems show once."""
+    from django.core import mail
+
+    from commerce.mail.emails import message_id, send
+
+    for _ in range(2):
+        send(
+            to="buyer@example.com",
+            subject="New lessons are open",
+            template="commerce/email/lessons_opened",
+            context={"course_title": "Python", "lessons": []},
+            key="receipt.ord_abc",
+        )
+    first, second = mail.outbox[-2:]
+    assert first.extra_headers["Message-ID"] == second.extra_headers["Message-ID"]
+    assert first.message()["Message-ID"] == message_id("receipt.ord_abc")
+    assert message_id("receipt.ord_abc") != message_id("receipt.ord_abd")

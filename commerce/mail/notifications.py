@@ -111,6 +111,7 @@ def send(notification_id):
             subject=SUBJECTS[notification.kind],
             template=f"commerce/email/{notification.kind}",
             context=_context(notification),
+            key=f"notification.{notification.pk}",
         )
         notification.sent_at = timezone.now()
         notification.save(update_fields=["sent_at"])

@@ -59,6 +59,7 @@ def send_receipt(order_id):
             subject=f"Your receipt for order {order.public_id}",
             template="commerce/email/receipt",
             context=context,
+            key=f"receipt.{order.public_id}",
         )
         order.receipt_sent_at = timezone.now()
         order.save(update_fields=["receipt_sent_at", "updated_at"])
