@@ -22,9 +22,11 @@ STATUSES = [
 
 class LearnerFilterSet(WagtailFilterSet):
     course = django_filters.ChoiceFilter(
-        choices=[], label="Course", empty_label=None, method="chosen_elsewhere"
+        choices=[], label="Course", empty_label=None, method="applied_by_the_report"
     )
-    status = django_filters.ChoiceFilter(choices=STATUSES, label="Progress", method="noop")
+    status = django_filters.ChoiceFilter(
+        choices=STATUSES, label="Progress", method="applied_by_the_report"
+    )
     learner = django_filters.CharFilter(label="Name or e-mail contains", method="by_learner")
 
     class Meta:
@@ -35,10 +37,9 @@ class LearnerFilterSet(WagtailFilterSet):
         super().__init__(*args, **kwargs)
         self.filters["course"].extra["choices"] = course_choices()
 
-    def chosen_elsewhere(self, queryset, name, value):
-        return queryset  # the course decides the rows themselves (LearnerProgressReport)
-
-    def noop(self, queryset, name, value):
+    def applied_by_the_report(self, queryset, name, value):
+        """The course picks the rows and the status is computed per row: both are applied by
+        LearnerProgressReport, not to this queryset."""
         return queryset
 
     def by_learner(self, queryset, name, value):
