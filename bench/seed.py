@@ -120,13 +120,13 @@ def build():
 def learning_depth(course, learner):
     """A lesson of a course the learner owns with a Stream video they are half-way through, a
     quiz they have taken, and a lesson after it that opens 30 days after purchase."""
+    from courses.management.commands.seed_demo import DEMO_QUIZ
     from learner import quizzes, video
-    from tests.test_quizzes import QUIZ
 
     lesson = course.lessons().filter(is_free_preview=False).specific().first()
     lesson.body = list(lesson.body.raw_data) + [
         {"type": "stream_video", "value": {"video_uid": "a" * 32, "caption": ""}},
-        {"type": "quiz", "value": QUIZ},
+        {"type": "quiz", "value": DEMO_QUIZ},
     ]
     lesson.save_revision().publish()
     lesson = LessonPage.objects.get(pk=lesson.pk)
@@ -214,8 +214,6 @@ def webhook_round_trips(secret):
 
 def completed_events(n, secret):
     """n pending orders and a signed checkout.session.completed request for each."""
-    import stripe
-
     course = STATE["sold"]
     orders = Order.objects.bulk_create(
         [
@@ -265,17 +263,41 @@ def completed_events(n, secret):
             created=int(time.time()),
             livemode=False,
         )
-        payload = json.dumps(event)
-        header = stripe.WebhookSignature.generate_signature_header(payload, secret)
-        requests.append(
-            {
-                "method": "POST",
-                "path": "/webhooks/stripe/",
-                "body": payload,
-                "headers": {"Content-Type": "application/json", "Stripe-Signature": header},
-            }
-        )
+        requests.append(signed_request(event, secret))
     return requests
+
+
+def unhandled_events(n, secret):
+    """n signed events of a type the site does not handle (``customer.created``): the
+    endpoint verifies, records and ignores them, so they cost what any synchronous
+    design pays before its first handler runs."""
+    return [
+        signed_request(
+            example(
+                "event",
+                id=f"evt_test_bench_{secrets.token_hex(12)}",
+                type="customer.created",
+                data={"object": example("customer", id=f"cus_bench_{secrets.token_hex(7)}")},
+                created=int(time.time()),
+                livemode=False,
+            ),
+            secret,
+        )
+        for _ in range(n)
+    ]
+
+
+def signed_request(event, secret):
+    import stripe
+
+    payload = json.dumps(event)
+    header = stripe.WebhookSignature.generate_signature_header(payload, secret)
+    return {
+        "method": "POST",
+        "path": "/webhooks/stripe/",
+        "body": payload,
+        "headers": {"Content-Type": "application/json", "Stripe-Signature": header},
+    }
 
 
 def webhook_outcome():
@@ -286,6 +308,7 @@ def webhook_outcome():
         "paid_orders": paid,
         "active_entitlements": active,
         "ledger_rows": StripeEvent.objects.count(),
+        "ignored_rows": StripeEvent.objects.filter(status=StripeEvent.Status.IGNORED).count(),
         "duplicate_grants": Entitlement.objects.filter(source="purchase").count()
         - per_order.count(),
     }
