@@ -142,6 +142,12 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = env_bool("ATOMIC_REQUESTS", False)
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # Wagtail's PostgreSQL search index uses its fields and indexes (Django 6 checks it).
     INSTALLED_APPS.append("django.contrib.postgres")
+    if not env_bool("DB_TRANSACTION_POOLING", False):
+        # No JIT: every query here is short, and a cost estimate that drifts past
+        # jit_above_cost (the webhook's items query sits near it) costs tens of milliseconds
+        # of compiling. PgBouncer refuses this startup option: set it on the role there
+        # (docs/operations.md).
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 # Behind PgBouncer in transaction mode a server-side cursor cannot outlive its transaction.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DB_TRANSACTION_POOLING", False)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

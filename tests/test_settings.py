@@ -56,3 +56,24 @@ def test_production_settings_on_postgresql_pass_the_system_checks():
         STRIPE_WEBHOOK_SECRET="whsec_check",
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@postgres_only
+def test_postgresql_connections_never_jit_compile_a_query(db):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)
+
+
+def test_behind_pgbouncer_no_startup_option_is_sent():
+    """PgBouncer refuses unknown startup options; there the role carries jit=off."""
+    expr = "print(settings.DATABASES['default'].get('OPTIONS', {}).get('options'))"
+    url = "postgres://app@127.0.0.1:6432/app"
+    direct = settings_in_fresh_process(expr, DEBUG="1", DATABASE_URL=url)
+    pooled = settings_in_fresh_process(
+        expr, DEBUG="1", DATABASE_URL=url, DB_TRANSACTION_POOLING="1"
+    )
+    assert direct.stdout.strip() == "-c jit=off", direct.stderr
+    assert pooled.stdout.strip() == "None", pooled.stderr
