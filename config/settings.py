@@ -139,17 +139,18 @@ DATABASES = {
     )
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = env_bool("ATOMIC_REQUESTS", False)
+transaction_pooling = env_bool("DB_TRANSACTION_POOLING", False)  # PgBouncer, transaction mode
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # Wagtail's PostgreSQL search index uses its fields and indexes (Django 6 checks it).
     INSTALLED_APPS.append("django.contrib.postgres")
-    if not env_bool("DB_TRANSACTION_POOLING", False):
+    if not transaction_pooling:
         # No JIT: every query here is short, and a cost estimate that drifts past
         # jit_above_cost (the webhook's items query sits near it) costs tens of milliseconds
         # of compiling. PgBouncer refuses this startup option: set it on the role there
         # (docs/operations.md).
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 # Behind PgBouncer in transaction mode a server-side cursor cannot outlive its transaction.
-DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DB_TRANSACTION_POOLING", False)
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = transaction_pooling
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # SQLite has no row locks: take the write lock when a transaction starts and wait for it,
     # so the webhook, the success page and the worker queue up instead of failing.
