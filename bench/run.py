@@ -459,6 +459,11 @@ def targets(results, before):
     return rows
 
 
+def cpu_ms(run):
+    """CPU per request of a measured run: the web workers and PostgreSQL together."""
+    return run["cpu_ms_web"] + run["cpu_ms_postgres"]
+
+
 def webhook_budget(at8):
     """The webhook target (≥ 0.3× floor at 8 clients) as a CPU budget per event, beside what
     the measured parts cost: lines for the docs."""
@@ -467,10 +472,7 @@ def webhook_budget(at8):
     cores = os.cpu_count() or 1
     budget = cores * 1000 / target
 
-    def together(name):
-        return at8[name]["cpu_ms_web"] + at8[name]["cpu_ms_postgres"]
-
-    hook, ceiling = together("webhook"), together("ceiling")
+    hook, ceiling = cpu_ms(at8["webhook"]), cpu_ms(at8["ceiling"])
     return [
         f"- The webhook target is 0.3× the floor at 8 clients: {target:.0f} events/s here. The",
         f"  machine has {cores} cores, so that is {budget:.2f} ms of CPU per event for the web",
@@ -582,10 +584,6 @@ def write_docs(results, command, when, host, before=None):
         )
     check = results["webhook_check"]
     at8 = next(row for row in hooks if row["concurrency"] == 8)
-    cost = {
-        name: (at8[name]["cpu_ms_web"], at8[name]["cpu_ms_postgres"])
-        for name in ("webhook", "ceiling", "floor")
-    }
     lines += [
         "",
         "*Unhandled type* is a signed `customer.created`, which the site verifies, records in",
@@ -609,8 +607,10 @@ def write_docs(results, command, when, host, before=None):
         ("ceiling", "webhook, unhandled type"),
         ("floor", "floor (one INSERT)"),
     ):
-        web, pg = cost[name]
-        lines.append(f"| {label} | {web} | {pg} | {web + pg:.2f} |")
+        run = at8[name]
+        lines.append(
+            f"| {label} | {run['cpu_ms_web']} | {run['cpu_ms_postgres']} | {cpu_ms(run):.2f} |"
+        )
     lines += [
         "",
         "## The admin over 100,000 orders and 5,000 learners (one request at a time, superuser)",
