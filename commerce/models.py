@@ -110,7 +110,7 @@ class Order(models.Model):
     _newly_paid: bool
     _refunded_now: int
     _access_changes: set[str]
-    _dispute_statuses: set[str]  # read with the locked order (fulfilment._lock_order)
+    gift_email: str | None  # a gift's recipient, read with the locked order (fulfilment)
 
     class Meta:
         ordering = ["-created_at"]
@@ -219,6 +219,10 @@ class OrderItem(models.Model):
     title = models.CharField(max_length=255, help_text="Course title at checkout.")
     unit_amount = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
+
+    # Never stored: a guest's address is an account's that already has the course
+    # (read with the items in fulfilment).
+    owned_by_account: bool
 
     class Meta:
         constraints = [

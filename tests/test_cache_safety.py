@@ -85,9 +85,9 @@ def test_cached_listings_link_relative_to_their_own_site(catalog, course, settin
 
 
 def test_the_compiled_access_rule_refills_only_the_user_course_and_time(db):
-    from commerce.access import _compiled_rule
+    from commerce.access import ACCESS_RULE
 
-    _, slots = _compiled_rule()
+    _, _, slots = ACCESS_RULE.compile()
     named = [slot for slot, _ in slots if slot is not None]
     assert sorted(set(named)) == ["course", "now", "user"]
     assert named.count("user") >= 2 and named.count("course") >= 2

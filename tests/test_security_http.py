@@ -6,12 +6,14 @@ Each test names the finding it closes; each failed on the code before the fix.
 import csv
 import io
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core import mail
 from django.test import Client, TestCase
 from django.urls import reverse
+from django.utils import timezone
 
 from commerce import tasks
 from commerce.models import DownloadEvent, Entitlement, Order, OrderEvent
@@ -139,6 +141,32 @@ def test_a_payment_for_a_course_the_address_already_owns_is_refunded_in_full(
     order.refresh_from_db()
     assert order.status == Order.Status.REFUNDED
     assert Entitlement.objects.get(course=course).status == Entitlement.Status.ACTIVE
+
+
+def test_an_account_owning_the_course_is_found_whatever_the_case_of_the_address(
+    course, emulator, owner
+):
+    order = pay_as_guest(course, emulator, "Owner@Example.COM")
+    assert order.already_owned_at is not None
+    assert Entitlement.objects.filter(course=course).count() == 1
+
+
+def test_an_underscore_in_a_guest_address_matches_only_an_underscore(
+    course, emulator, django_user_model
+):
+    """The address is compared, not matched as a pattern (SQLite's iexact is a LIKE)."""
+    other = django_user_model.objects.create_user("other", "a-b@example.com", "pw")
+    entitle(other, course)
+    order = pay_as_guest(course, emulator, "a_b@example.com")
+    assert order.already_owned_at is None
+    assert Entitlement.objects.get(order_item__order=order).email == "a_b@example.com"
+
+
+def test_an_account_whose_access_has_expired_does_not_count_as_owning(course, emulator, owner):
+    Entitlement.objects.filter(user=owner).update(expires_at=timezone.now() - timedelta(days=1))
+    order = pay_as_guest(course, emulator, "owner@example.com")
+    assert order.already_owned_at is None
+    assert Entitlement.objects.filter(order_item__order=order, status="active").count() == 1
 
 
 def test_a_guest_buying_twice_with_the_same_address_is_refunded_the_second_time(course, emulator):
