@@ -135,6 +135,22 @@ class Order(models.Model):
     def __str__(self):
         return self.public_id
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        """Remember what was read, so a settlement writes only what it changed."""
+        order = super().from_db(db, field_names, values)
+        order._loaded_values = dict(zip(field_names, values, strict=True))
+        return order
+
+    def changed_fields(self) -> list[str] | None:
+        """The fields changed since the order was read; None when that is not known (a new
+        order, one read in part): save() decides."""
+        loaded = getattr(self, "_loaded_values", None)
+        if loaded is None or self._state.adding or len(loaded) != len(self._meta.concrete_fields):
+            return None
+        changed = [name for name, value in loaded.items() if getattr(self, name) != value]
+        return [*changed, "updated_at"] if changed else []
+
     @property
     def is_paid(self):
         return self.paid_at is not None

@@ -148,6 +148,16 @@ def test_a_first_webhook_delivery_stays_within_its_round_trips(course, settings)
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_first_delivery_writes_only_what_it_changed_on_the_order(course, settings):
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_test_secret"
+    first = round_trips(completed(pending_order(course)))
+    [update] = [q for q in first if q.startswith('UPDATE "commerce_order"')]
+    assert '"status"' in update and '"paid_at"' in update and '"updated_at"' in update
+    assert '"email"' not in update and '"public_id"' not in update
+    assert Order.objects.get().status == Order.Status.PAID
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_duplicate_delivery_costs_less_than_a_first(course, settings):
     settings.STRIPE_WEBHOOK_SECRET = "whsec_test_secret"
     event = completed(pending_order(course))
