@@ -274,6 +274,10 @@ class Bench:
                 flush=True,
             )
         self.results["webhooks"] = rows
+        self.results["webhook_in_process"] = seed.in_process_costs(self.n, SECRET)
+        print(
+            f"first delivery in process, CPU ms: {self.results['webhook_in_process']}", flush=True
+        )
         self.results["webhook_check"] = seed.webhook_outcome()
         self.results["round_trips"] = seed.webhook_round_trips(SECRET)
         print(f"webhook round trips: {self.results['round_trips']}", flush=True)
@@ -464,15 +468,16 @@ def cpu_ms(run):
     return run["cpu_ms_web"] + run["cpu_ms_postgres"]
 
 
-def webhook_budget(at8):
+def webhook_budget(at8, inside):
     """The webhook target (≥ 0.3× floor at 8 clients) as a CPU budget per event, beside what
     the measured parts cost: lines for the docs."""
     floor = at8["floor"]["throughput"]
     target = 0.3 * floor
     cores = os.cpu_count() or 1
     budget = cores * 1000 / target
-
     hook, ceiling = cpu_ms(at8["webhook"]), cpu_ms(at8["ceiling"])
+    site = inside["site"]["python_ms"] + inside["site"]["postgres_ms"]
+    by_hand = inside["by_hand"]["python_ms"] + inside["by_hand"]["postgres_ms"]
     return [
         f"- The webhook target is 0.3× the floor at 8 clients: {target:.0f} events/s here. The",
         f"  machine has {cores} cores, so that is {budget:.2f} ms of CPU per event for the web",
@@ -483,20 +488,19 @@ def webhook_budget(at8):
         f"  and the receipt task — costs {hook - ceiling:.2f} ms and would have to fit in",
         f"  {max(budget - ceiling, 0):.2f} ms. With 8 clients each waiting for its answer the mean",
         "  latency is 8 / throughput (Little's law), so p99 ≤ 40 ms needs about 300 events/s",
-        "  or more for the same reason. Python is most of the cost (the web workers' column):",
-        "  Django's ORM building, compiling and reading eight statements. A prototype (not",
-        "  landed) that compiles the three reads once per process, as `commerce.access` does",
-        "  for the access rule, cut a first delivery from 12.6 to 8.9 ms of CPU and moved the",
-        "  ratio from 0.17× to 0.23× at 8 clients, p99 still 150 ms. The rest is the base of",
-        "  recording an event and PostgreSQL's share of six more statements: even fulfilment",
-        "  in hand-written SQL — two dialects (PostgreSQL, and SQLite for the embedded",
-        "  default), out of reach of the model signals (a revoked entitlement voids its",
-        "  certificate), a second money path beside the one the success page and",
-        "  reconciliation use — would only just reach 0.3×, and p99 ≤ 40 ms would need fewer",
-        "  statements per delivery than one transaction holding the ledger row and the",
-        "  fulfilment allows. The webhook is not on the learner's path (the success page",
-        "  fulfils too), Stripe retries, and each event is processed once whatever the",
-        "  latency.",
+        "  or more for the same reason.",
+        "- The three reads of fulfilment are compiled once per process (`base.db.Prepared`),",
+        "  and the order's UPDATE names only what changed: a first delivery cost 13.46 ms at",
+        "  8 clients on d997b6f (`--only webhooks`, 2026-11-29), the figure above since. What",
+        "  is left is measured in the bench process, without HTTP: the site's path costs",
+        f"  {site:.2f} ms, its eight statements written by hand {by_hand:.2f} ms. So even",
+        "  fulfilment in hand-written SQL — two dialects (PostgreSQL, and SQLite for the",
+        "  embedded default), out of reach of the model signals (a revoked entitlement voids",
+        "  its certificate), a second money path beside the one the success page and",
+        f"  reconciliation use — would save at most {site - by_hand:.2f} ms of the",
+        f"  {hook:.2f}: PostgreSQL's share of the statements and the base of recording an",
+        "  event stay. The webhook is not on the learner's path (the success page fulfils",
+        "  too), Stripe retries, and each event is processed once whatever the latency.",
     ]
 
 
@@ -611,6 +615,23 @@ def write_docs(results, command, when, host, before=None):
         lines.append(
             f"| {label} | {run['cpu_ms_web']} | {run['cpu_ms_postgres']} | {cpu_ms(run):.2f} |"
         )
+    inside = results["webhook_in_process"]
+    lines += [
+        "",
+        "CPU per first delivery inside the bench process, one at a time, no HTTP",
+        "(`bench.seed.in_process_costs`): through the site's ledger and fulfilment, and as the",
+        "same eight statements written by hand (`bench.seed.BY_HAND`, the receipt task queued",
+        "alike) — the least any work on the ORM side of fulfilment could reach:",
+        "",
+        "| first delivery | Python ms | PostgreSQL ms | together ms |",
+        "|---|---|---|---|",
+    ]
+    for name, label in (("site", "the site's ledger and fulfilment"), ("by_hand", "by hand")):
+        cost = inside[name]
+        lines.append(
+            f"| {label} | {cost['python_ms']} | {cost['postgres_ms']} | "
+            f"{cost['python_ms'] + cost['postgres_ms']:.2f} |"
+        )
     lines += [
         "",
         "## The admin over 100,000 orders and 5,000 learners (one request at a time, superuser)",
@@ -680,7 +701,7 @@ def write_docs(results, command, when, host, before=None):
         "  kind differ by several times. Compare figures within one run (the × floor columns)",
         "  or between runs made one after the other on one machine (the targets table:",
         "  `--before` is such a run of the code before issue 15).",
-        *webhook_budget(at8),
+        *webhook_budget(at8, results["webhook_in_process"]),
         "- Duplicate deliveries are cheap: the copy stops at the ledger's unique index (it",
         "  waits for the first copy's transaction, then answers 200 `duplicate`).",
         "- Query counts are constant in the number of courses, modules and lessons (tests in",

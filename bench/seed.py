@@ -1,6 +1,7 @@
 """Data and requests for the benchmark (runs inside the bench process, Django set up)."""
 
 import json
+import os
 import random
 import secrets
 import statistics
@@ -378,3 +379,82 @@ def checkout_requests(base, course_id, n):
         }
         for i in range(n)
     ]
+
+
+# The statements of a guest's first delivery as fulfilment issues them, written by hand: the
+# least any ORM-side work on fulfilment could cost (the webhook scenario's "by hand" row).
+BY_HAND = [
+    "INSERT INTO commerce_stripeevent (event_id, type, livemode, api_version, payload, status, "
+    "error, attempts, stripe_created, received_at, processed_at, next_attempt_at, order_id) "
+    "VALUES (%s, %s, false, %s, %s, 'received', '', 1, now(), now(), NULL, NULL, NULL) "
+    "ON CONFLICT DO NOTHING RETURNING id",
+    "SELECT o.*, (SELECT g.recipient_email FROM commerce_gift g WHERE g.order_id = o.id LIMIT 1) "
+    "FROM commerce_order o WHERE o.public_id = %s FOR UPDATE",
+    "SELECT status FROM commerce_dispute WHERE order_id = %s",
+    "SELECT i.id, i.course_id, i.*, e.*, EXISTS(SELECT 1 FROM commerce_entitlement u0 "
+    "JOIN auth_user_custom u2 ON u0.user_id = u2.id WHERE u0.course_id = i.course_id "
+    "AND UPPER(u2.email) = UPPER(%s) "
+    "AND u0.status = 'active' AND (u0.expires_at IS NULL OR u0.expires_at > now())) "
+    "FROM commerce_orderitem i LEFT JOIN commerce_entitlement e ON e.order_item_id = i.id "
+    "WHERE i.order_id = %s",
+    "INSERT INTO commerce_entitlement (course_id, user_id, email, source, order_item_id, status, "
+    "reason, granted_by_id, granted_at, claimed_at, revoked_at, expires_at, updated_at) "
+    "VALUES (%s, NULL, %s, 'purchase', %s, 'active', '', NULL, now(), NULL, NULL, NULL, now()) "
+    "ON CONFLICT DO NOTHING RETURNING order_item_id",
+    "UPDATE commerce_order SET status = 'paid', paid_at = now(), amount_total = %s, "
+    "stripe_payment_intent_id = %s, updated_at = now() WHERE id = %s",
+    "INSERT INTO commerce_orderevent (order_id, source, stripe_event_id, from_status, to_status, "
+    "message, actor_id, created_at) VALUES (%s, 'webhook', %s, 'pending', 'paid', %s, NULL, now())",
+    "UPDATE commerce_stripeevent SET status = 'processed', error = '', order_id = %s, "
+    "processed_at = now(), next_attempt_at = NULL WHERE id = %s",
+]
+
+
+def _by_hand(event):
+    from django.db import transaction
+
+    from commerce.mail import receipts
+
+    session = event["data"]["object"]
+    with transaction.atomic(), connection.cursor() as cursor:
+        sql = iter(BY_HAND)
+        cursor.execute(next(sql), [event["id"], event["type"], "", json.dumps(event)])
+        event_pk = cursor.fetchone()[0]
+        cursor.execute(next(sql), [session["client_reference_id"]])
+        order = cursor.fetchone()
+        cursor.execute(next(sql), [order[0]])
+        cursor.fetchall()
+        cursor.execute(next(sql), [session["customer_email"], order[0]])
+        item = cursor.fetchone()
+        cursor.execute(next(sql), [item[1], session["customer_email"], item[0]])
+        cursor.fetchall()
+        cursor.execute(next(sql), [session["amount_total"], session["payment_intent"], order[0]])
+        cursor.execute(next(sql), [order[0], event["id"], "payment succeeded"])
+        cursor.execute(next(sql), [order[0], event_pk])
+        transaction.on_commit(lambda: receipts.enqueue_receipt(order[0]))
+
+
+def in_process_costs(n, secret):
+    """CPU per first delivery inside this process, no HTTP: through the site's ledger and
+    fulfilment, and as the same statements by hand (BY_HAND). The difference is what Django's
+    ORM costs on the money path; the by-hand figure is the floor of any work on it."""
+    from bench.run import cpu_seconds
+    from commerce.payments import ledger
+
+    costs = {}
+    for name, deliver in (("site", ledger.process), ("by_hand", _by_hand)):
+        events = [json.loads(r["body"]) for r in completed_events(n + 20, secret)]
+        for event in events[:20]:  # warm the connection, the caches, the compiled queries
+            deliver(event)
+        cpu, used = time.process_time(), cpu_seconds(os.getpid())
+        for event in events[20:]:
+            deliver(event)
+        cpu = time.process_time() - cpu
+        used = {k: v - used[k] for k, v in cpu_seconds(os.getpid()).items()}
+        done = StripeEvent.objects.filter(event_id__in=[e["id"] for e in events])
+        assert done.filter(status=StripeEvent.Status.PROCESSED).count() == len(events), name
+        costs[name] = {
+            "python_ms": round(cpu / n * 1000, 2),
+            "postgres_ms": round(used["postgres"] / n * 1000, 2),
+        }
+    return costs
