@@ -490,9 +490,9 @@ def webhook_budget(at8, inside):
         "  latency is 8 / throughput (Little's law), so p99 ≤ 40 ms needs about 300 events/s",
         "  or more for the same reason.",
         "- The three reads of fulfilment are compiled once per process (`base.db.Prepared`),",
-        "  and the order's UPDATE names only what changed: a first delivery cost 13.46 ms at",
-        "  8 clients on d997b6f (`--only webhooks`, 2026-11-29), the figure above since. What",
-        "  is left is measured in the bench process, without HTTP: the site's path costs",
+        "  and the order's UPDATE names only what changed.",
+        *ab_lines(),
+        "  What is left is measured in the bench process, without HTTP: the site's path costs",
         f"  {site:.2f} ms, its eight statements written by hand {by_hand:.2f} ms. So even",
         "  fulfilment in hand-written SQL — two dialects (PostgreSQL, and SQLite for the",
         "  embedded default), out of reach of the model signals (a revoked entitlement voids",
@@ -501,6 +501,24 @@ def webhook_budget(at8, inside):
         f"  {hook:.2f}: PostgreSQL's share of the statements and the base of recording an",
         "  event stay. The webhook is not on the learner's path (the success page fulfils",
         "  too), Stripe retries, and each event is processed once whatever the latency.",
+    ]
+
+
+AB = ROOT / "docs" / "bench" / "webhook-ab.json"
+
+
+def ab_lines():
+    """The back-to-back comparison of two commits (bench.ab --json), when there is one."""
+    if not AB.exists():
+        return []
+    ab = json.loads(AB.read_text())
+    cpu, commits = ab["cpu_ms"], ab["commits"]
+    return [
+        f"  `python -m bench.ab` on {commits['before']} and {commits['after']}, one process each,",
+        f"  back to back ({ab['when']}): a first delivery {cpu['before completed']:.2f} →",
+        f"  {cpu['after completed']:.2f} ms of CPU, an unhandled event",
+        f"  {cpu['before unhandled']:.2f} → {cpu['after unhandled']:.2f} ms",
+        "  (`docs/bench/webhook-ab.json`).",
     ]
 
 

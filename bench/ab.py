@@ -1,0 +1,125 @@
+"""CPU per webhook delivery of two checkouts, measured back to back in one process each.
+
+The machine's speed drifts between runs of ``make bench``; one process sending deliveries one
+at a time through Django's test client, alternating between the checkouts, compares their code
+and nothing else. Needs the database a ``make bench`` run leaves behind (coursesite_bench)::
+
+    git worktree add /tmp/before d997b6f
+    .venv/bin/python -m bench.ab /tmp/before .
+
+Each checkout runs in its own directory with its own code; both need ``bench.run.cpu_seconds``
+(from commit e7f1015 on).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.run import DB, REDIS, SECRET, cpu_seconds
+
+KINDS = ("completed", "unhandled")
+
+
+def measure(kind, n):
+    """In the child: n deliveries of ``kind`` after 30 to warm up; CPU ms per delivery."""
+    import django
+
+    django.setup()
+    from django.test import Client
+
+    from bench import seed
+    from courses.models import CoursePage
+
+    paid = CoursePage.objects.filter(live=True).exclude(price_amount=0)
+    seed.STATE["sold"] = paid.order_by("-path").first()
+    make = seed.completed_events if kind == "completed" else seed.unhandled_events
+    warm, events = make(30, SECRET), make(n, SECRET)
+    client = Client(HTTP_HOST="127.0.0.1")
+    for i, request in enumerate(warm + events):
+        if i == len(warm):
+            python, used = time.process_time(), cpu_seconds(os.getpid())
+        response = client.post(
+            request["path"],
+            data=request["body"],
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=request["headers"]["Stripe-Signature"],
+        )
+        assert response.status_code == 200, (response.status_code, response.content)
+    python = time.process_time() - python
+    postgres = cpu_seconds(os.getpid())["postgres"] - used["postgres"]
+    return {"python_ms": round(python / n * 1000, 2), "postgres_ms": round(postgres / n * 1000, 2)}
+
+
+def child(root, kind, n):
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DEBUG="0",
+        SECURE_SSL_REDIRECT="0",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}",
+        ALLOWED_HOSTS="127.0.0.1",
+        STRIPE_WEBHOOK_SECRET=SECRET,
+        STRIPE_SECRET_KEY="sk_test_bench",
+        STRIPE_ALLOW_TEST_SERVER="1",
+        SITE_URL="http://127.0.0.1",
+        LOG_LEVEL="WARNING",
+        REDIS_URL=REDIS,
+        PYTHONPATH=str(root),
+    )
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(n)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode:
+        sys.exit(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    if sys.argv[1:2] == ["--child"]:
+        print(json.dumps(measure(sys.argv[2], int(sys.argv[3]))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("before", type=Path)
+    parser.add_argument("after", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    runs = {(side, kind): [] for side in ("before", "after") for kind in KINDS}
+    for _ in range(args.rounds):
+        for kind in KINDS:
+            for side in ("before", "after"):
+                result = child(getattr(args, side).resolve(), kind, args.requests)
+                runs[side, kind].append(result["python_ms"] + result["postgres_ms"])
+                print(side, kind, result, flush=True)
+    # The least of each: the run the machine disturbed least.
+    best = {f"{side} {kind}": min(runs[side, kind]) for side, kind in runs}
+    print("\n| delivery | before ms | after ms |\n|---|---|---|")
+    for kind in KINDS:
+        print(f"| {kind} | {best[f'before {kind}']:.2f} | {best[f'after {kind}']:.2f} |")
+    if args.json:
+        commits = {
+            side: subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=getattr(args, side),
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            for side in ("before", "after")
+        }
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        args.json.write_text(
+            json.dumps({"when": when, "commits": commits, "cpu_ms": best}, indent=1) + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()
