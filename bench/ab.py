@@ -117,7 +117,16 @@ def main():
         }
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         args.json.write_text(
-            json.dumps({"when": when, "commits": commits, "cpu_ms": best}, indent=1) + "\n"
+            json.dumps(
+                {
+                    "when": when,
+                    "commits": commits,
+                    "cpu_ms": best,
+                    "runs": {f"{side} {kind}": runs[side, kind] for side, kind in runs},
+                },
+                indent=1,
+            )
+            + "\n"
         )
 
 
