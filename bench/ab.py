@@ -98,7 +98,7 @@ def main():
         for kind in KINDS:
             for side in ("before", "after"):
                 result = child(getattr(args, side).resolve(), kind, args.requests)
-                runs[side, kind].append(result["python_ms"] + result["postgres_ms"])
+                runs[side, kind].append(round(result["python_ms"] + result["postgres_ms"], 2))
                 print(side, kind, result, flush=True)
     # The least of each: the run the machine disturbed least.
     best = {f"{side} {kind}": min(runs[side, kind]) for side, kind in runs}
