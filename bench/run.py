@@ -498,9 +498,12 @@ def webhook_budget(at8, inside):
         "  embedded default), out of reach of the model signals (a revoked entitlement voids",
         "  its certificate), a second money path beside the one the success page and",
         f"  reconciliation use — would save at most {site - by_hand:.2f} ms of the",
-        f"  {hook:.2f}: PostgreSQL's share of the statements and the base of recording an",
-        "  event stay. The webhook is not on the learner's path (the success page fulfils",
-        "  too), Stripe retries, and each event is processed once whatever the latency.",
+        f"  {hook:.2f}, leaving {hook - site + by_hand:.2f} ms against the budget of {budget:.2f}",
+        f"  ({'within' if hook - site + by_hand <= budget else 'still over'} it in this run;"
+        " runs differ by a millisecond or two either way):",
+        "  PostgreSQL's share of the statements and the base of recording an event stay.",
+        "  The webhook is not on the learner's path (the success page fulfils too), Stripe",
+        "  retries, and each event is processed once whatever the latency.",
     ]
 
 
