@@ -144,7 +144,8 @@ class Order(models.Model):
 
     def changed_fields(self) -> list[str] | None:
         """The fields changed since the order was read; None when that is not known (a new
-        order, one read in part): save() decides."""
+        order, one read in part): save() decides. Compared by value, which holds because
+        every field of an order is an immutable value (a JSON field would need a copy)."""
         loaded = getattr(self, "_loaded_values", None)
         if loaded is None or self._state.adding or len(loaded) != len(self._meta.concrete_fields):
             return None

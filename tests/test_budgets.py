@@ -157,6 +157,18 @@ def test_a_first_delivery_writes_only_what_it_changed_on_the_order(course, setti
     assert Order.objects.get().status == Order.Status.PAID
 
 
+def test_every_order_field_holds_an_immutable_value():
+    """Order.changed_fields compares what was read with what is there now: a field whose
+    value can change in place (JSON, arrays) would never look changed."""
+    from django.db.models import JSONField
+
+    mutable = [f.name for f in Order._meta.concrete_fields if isinstance(f, JSONField)]
+    mutable += [
+        f.name for f in Order._meta.concrete_fields if f.get_internal_type() == "ArrayField"
+    ]
+    assert mutable == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_duplicate_delivery_costs_less_than_a_first(course, settings):
     settings.STRIPE_WEBHOOK_SECRET = "whsec_test_secret"
