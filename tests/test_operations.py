@@ -5,6 +5,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from django_q.models import Schedule
@@ -86,6 +87,27 @@ def test_reconciliation_recovers_a_purchase_whose_webhook_never_arrived(client, 
     assert Entitlement.objects.filter(status="active").count() == 1
     assert run_.ok and run_.summary["orders_fixed"] == 1
     assert OrderEvent.objects.filter(order=order, source="reconciliation").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reconciliation_survives_its_connection_being_recycled_between_orders(
+    course, emulator, monkeypatch
+):
+    """Each order's receipt task may close an old connection (django-q2 does before a task;
+    the test settings run tasks inline): the loop must not hold a database cursor across it."""
+    orders = [start(Client(), course, email=f"r{i}@example.com") for i in range(3)]
+    for order in orders:
+        emulator.pay(order.stripe_session_id)
+    real = receipts.send_receipt
+
+    def receipt_then_recycle(order_id):
+        connection.close()  # what close_old_connections does once CONN_MAX_AGE has passed
+        return real(order_id)
+
+    monkeypatch.setattr(receipts, "send_receipt", receipt_then_recycle)
+    run_ = reconciliation.reconcile()
+    assert run_.ok and run_.summary["orders_fixed"] == 3
+    assert Order.objects.filter(status=Order.Status.PAID).count() == 3
 
 
 def test_reconciling_twice_changes_nothing_the_second_time(client, course, emulator):

@@ -119,7 +119,9 @@ def reconcile(
             status__in=[Order.Status.PENDING, Order.Status.PROCESSING],
             created_at__gte=since,
         ).exclude(stripe_session_id=None)
-        for order in open_orders.iterator():
+        # Read before the loop, not through a cursor held across it: each order calls Stripe
+        # and may queue tasks that recycle this connection (django-q2 closes old ones).
+        for order in list(open_orders):
             session = gateway.retrieve_checkout_session(order.stripe_session_id)
             summary["sessions_checked"] += 1
             if dry_run:
