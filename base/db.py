@@ -9,13 +9,14 @@ round trips to learn it. PostgreSQL and SQLite (3.35+) both speak this form.
 """
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.db.models import Model, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import TransactionManagementError
 
 
 def insert_new(objs: list[Model], returning: str = "id") -> list:
@@ -45,12 +46,13 @@ class Prepared:
     """A query the ORM builds and compiles once per process, then runs with new values.
 
     On a small machine building and compiling a queryset costs several times what running it
-    does, and on a hot path only the values change between calls. ``build`` is called once with
-    a stand-in for each named value; the stand-ins are found again among the compiled
-    parameters and replaced by the real values on every call. A value must reach the SQL
-    unchanged (``exact`` lookups, ``Value()``): a lookup that rewrites its value (``iexact`` and
-    ``contains`` escape it on SQLite) would be refilled unrewritten, so compare through an
-    expression (``Upper(Value(...))``) instead. Datetimes are adapted as the ORM adapts them.
+    does, and on a hot path only the values change between calls. ``build`` is compiled twice,
+    with two stand-ins for each named value: the parameters that differ between the two are
+    the slots refilled on every call, and each must be exactly one stand-in in both. A value
+    must reach the SQL unchanged (``exact`` lookups, ``Value()``); a lookup that rewrites it
+    (``iexact`` and ``contains`` escape it on SQLite, ``%`` and ``_`` in every string stand-in
+    make sure they do) is refused when the query first runs, so compare through an expression
+    (``Upper(Value(...))``) instead. Datetimes are adapted as the ORM adapts them.
     """
 
     def __init__(self, build: Callable[..., QuerySet], **stand_ins: str | int | datetime) -> None:
@@ -61,20 +63,36 @@ class Prepared:
     def compile(self) -> tuple[SQLCompiler, str, list[tuple[str | None, Any]]]:
         key = connection.vendor  # the settings (and tests) may point at another database
         if key not in self.compiled:
-            compiler = self.build(**self.stand_ins).query.get_compiler(connection=connection)
+            ones = {name: _stand_in(value, 0) for name, value in self.stand_ins.items()}
+            twos = {name: _stand_in(value, 1) for name, value in self.stand_ins.items()}
+            compiler = self.build(**ones).query.get_compiler(connection=connection)
             sql, params = compiler.as_sql()
-            stand_ins = {name: _adapt(value) for name, value in self.stand_ins.items()}
-            slots = []
-            for value in params:
-                name = next(
-                    (n for n, v in stand_ins.items() if type(v) is type(value) and v == value),
-                    None,
-                )
-                slots.append((name, value))
+            other_sql, other_params = (
+                self.build(**twos).query.get_compiler(connection=connection).as_sql()
+            )
+            if sql != other_sql or len(params) != len(other_params):
+                raise ImproperlyConfigured("the query's SQL depends on its values (see Prepared)")
+            slots: list[tuple[str | None, Any]] = []
+            for one, two in zip(params, other_params, strict=True):
+                if type(one) is type(two) and one == two:
+                    slots.append((None, one))  # a constant of the query
+                    continue
+                names = [
+                    name
+                    for name in self.stand_ins
+                    if _same(_adapt(ones[name]), one) and _same(_adapt(twos[name]), two)
+                ]
+                if len(names) != 1:
+                    raise ImproperlyConfigured(
+                        f"a parameter of the query is not one of the stand-ins "
+                        f"{sorted(self.stand_ins)} as given: {one!r} (its lookup rewrites it; "
+                        "see Prepared)"
+                    )
+                slots.append((names[0], one))
             if missing := set(self.stand_ins) - {name for name, _ in slots}:
                 raise ImproperlyConfigured(
-                    f"stand-ins {sorted(missing)} are not among the compiled parameters: "
-                    "their lookup rewrites them (see Prepared)"
+                    f"stand-ins {sorted(missing)} are not among the compiled parameters "
+                    "(see Prepared)"
                 )
             self.compiled[key] = (compiler, sql, slots)
         return self.compiled[key]
@@ -82,11 +100,32 @@ class Prepared:
     def rows(self, **values: Any) -> list[tuple]:
         """The rows, through the same converters the queryset's own results would pass."""
         compiler, sql, slots = self.compile()
+        if (
+            compiler.query.select_for_update
+            and connection.features.has_select_for_update
+            and connection.get_autocommit()
+        ):  # what the ORM checks when it compiles, which happens only once here
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
         params = [_adapt(values[name]) if name else value for name, value in slots]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         return list(compiler.results_iter(results=[rows], tuple_expected=True))
+
+
+def _stand_in(value: Any, which: int) -> Any:
+    """One of two distinct stand-ins for ``value``; strings carry the characters LIKE escapes."""
+    if isinstance(value, str):
+        return f"{value}%_{which}"
+    if isinstance(value, datetime):
+        return value + timedelta(seconds=which)
+    return value + which
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
 
 
 def _adapt(value: Any) -> Any:

@@ -135,12 +135,33 @@ class Order(models.Model):
     def __str__(self):
         return self.public_id
 
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        self._remember(kwargs.get("update_fields"))
+
     @classmethod
     def from_db(cls, db, field_names, values):
         """Remember what was read, so a settlement writes only what it changed."""
         order = super().from_db(db, field_names, values)
         order._loaded_values = dict(zip(field_names, values, strict=True))
         return order
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        self._remember(fields)
+
+    def _remember(self, names=None):
+        """What the database now holds: after a save or a refresh, the fields it covered."""
+        deferred = self.get_deferred_fields()
+        fields = [
+            f
+            for f in self._meta.concrete_fields
+            if names is None or f.name in names or f.attname in names
+        ]
+        loaded = self.__dict__.setdefault("_loaded_values", {})
+        loaded.update(
+            {f.attname: getattr(self, f.attname) for f in fields if f.attname not in deferred}
+        )
 
     def changed_fields(self) -> list[str] | None:
         """The fields changed since the order was read; None when that is not known (a new

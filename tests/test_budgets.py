@@ -157,6 +157,29 @@ def test_a_first_delivery_writes_only_what_it_changed_on_the_order(course, setti
     assert Order.objects.get().status == Order.Status.PAID
 
 
+@pytest.mark.django_db
+def test_an_order_saved_then_changed_back_is_seen_as_changed(course):
+    """Settling one instance twice: the second change must be written even when it restores
+    what was first read."""
+    order = Order.objects.get(pk=pending_order(course).pk)
+    order.status = Order.Status.PAID
+    order.save(update_fields=order.changed_fields())
+    assert order.changed_fields() == []
+    order.status = Order.Status.PENDING
+    assert order.changed_fields() == ["status", "updated_at"]
+    order.save(update_fields=order.changed_fields())
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
+
+
+@pytest.mark.django_db
+def test_an_order_refreshed_then_changed_back_is_seen_as_changed(course):
+    order = Order.objects.get(pk=pending_order(course).pk)
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.FAILED)  # another writer
+    order.refresh_from_db()
+    order.status = Order.Status.PENDING
+    assert order.changed_fields() == ["status", "updated_at"]
+
+
 def test_every_order_field_holds_an_immutable_value():
     """Order.changed_fields compares what was read with what is there now: a field whose
     value can change in place (JSON, arrays) would never look changed."""

@@ -87,3 +87,34 @@ def test_insert_new_says_which_rows_went_in(course, django_user_model):
         assert insert_new([twin]) == []  # the one-active-grant index refused it
     assert len(queries) == 2
     assert Entitlement.objects.get().pk == pk
+
+
+def test_a_constant_equal_to_a_stand_in_stays_a_constant(course, django_user_model):
+    user = django_user_model.objects.create_user("p", "p@example.com", "pw")
+    entitle(user, course)
+    # the stand-in 0 is also the query's own constant (expires_at is not compared here)
+    owned = Prepared(
+        lambda user: Entitlement.objects.filter(
+            user_id=user, course__price_amount__gt=0
+        ).values_list("course_id"),
+        user=0,
+    )
+    assert owned.rows(user=user.pk) == [(course.pk,)]
+    _, _, slots = owned.compile()
+    assert [name for name, _ in slots].count("user") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_lock_refuses_to_run_outside_a_transaction(course, django_user_model):
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    from commerce.payments.fulfilment import LOCK_ORDER
+
+    with transaction.atomic():
+        assert LOCK_ORDER.rows(public_id="ord_none") == []
+    if connection.features.has_select_for_update:
+        with pytest.raises(TransactionManagementError):
+            LOCK_ORDER.rows(public_id="ord_none")
+    else:  # SQLite has no row locks: the ORM lets it run as well
+        assert LOCK_ORDER.rows(public_id="ord_none") == []
