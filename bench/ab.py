@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.run import DB, REDIS, SECRET, cpu_seconds
+from bench.run import SECRET, Bench, cpu_seconds
 
 KINDS = ("completed", "unhandled")
 
@@ -55,21 +55,8 @@ def measure(kind, n):
 
 
 def child(root, kind, n):
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="bench.settings",
-        DEBUG="0",
-        SECURE_SSL_REDIRECT="0",
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}",
-        ALLOWED_HOSTS="127.0.0.1",
-        STRIPE_WEBHOOK_SECRET=SECRET,
-        STRIPE_SECRET_KEY="sk_test_bench",
-        STRIPE_ALLOW_TEST_SERVER="1",
-        SITE_URL="http://127.0.0.1",
-        LOG_LEVEL="WARNING",
-        REDIS_URL=REDIS,
-        PYTHONPATH=str(root),
-    )
+    # The bench's own settings (its ports are unused: nothing is served here).
+    env = dict(Bench(n).env, PYTHONPATH=str(root))
     out = subprocess.run(
         [sys.executable, __file__, "--child", kind, str(n)],
         cwd=root,
