@@ -6,14 +6,23 @@ insert but cannot say which rows conflicted, and ``create()`` inside a savepoint
 round trips to learn it. PostgreSQL and SQLite (3.35+) both speak this form.
 
 ``Prepared``: a queryset compiled once per process and run again with new values.
+
+On PostgreSQL both run through a server-binding cursor (``statement_cursor``), so psycopg
+prepares them once per connection (``prepare_threshold``, config/settings.py): PostgreSQL
+then parses and plans them once instead of on every call, which was most of its time on the
+webhook. Django's own queries bind on the client and are never prepared.
 """
 
-from collections.abc import Callable
+import re
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Model, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
@@ -37,9 +46,38 @@ def insert_new(objs: list[Model], returning: str = "id") -> list:
         f"VALUES {', '.join(rows)} ON CONFLICT DO NOTHING "
         f"RETURNING {qn(opts.get_field(returning).column)}"
     )
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
+
+
+def prepares() -> bool:
+    """Whether statements may be prepared on this connection: PostgreSQL, with a
+    ``prepare_threshold`` (None behind a transaction-mode pooler, which cannot keep them)."""
+    if connection.vendor != "postgresql":
+        return False
+    connection.ensure_connection()
+    return connection.connection.prepare_threshold is not None
+
+
+@contextmanager
+def statement_cursor() -> Iterator[CursorWrapper]:
+    """A cursor for the statements a hot path runs again and again: on PostgreSQL one that
+    binds on the server, so psycopg prepares a statement once it has run ``prepare_threshold``
+    times on the connection; anywhere else, and while queries are logged (DEBUG, a test
+    counting them: the log shows the SQL as Django's own cursor runs it), Django's own.
+    Either way Django wraps it: its errors and execute wrappers."""
+    if connection.queries_logged or not prepares():
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = ServerBindingCursor(connection.connection)
+    with connection.make_cursor(raw) as cursor:
+        yield cursor
 
 
 class Prepared:
@@ -59,6 +97,7 @@ class Prepared:
         self.build = build
         self.stand_ins = stand_ins
         self.compiled: dict[str, tuple[SQLCompiler, str, list[tuple[str | None, Any]]]] = {}
+        self._converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def compile(self) -> tuple[SQLCompiler, str, list[tuple[str | None, Any]]]:
         key = connection.vendor  # the settings (and tests) may point at another database
@@ -94,8 +133,21 @@ class Prepared:
                     f"stand-ins {sorted(missing)} are not among the compiled parameters "
                     "(see Prepared)"
                 )
+            if connection.vendor == "postgresql":
+                sql, slots = _write_constants_in(sql, slots)
             self.compiled[key] = (compiler, sql, slots)
         return self.compiled[key]
+
+    def converters(self, compiler: SQLCompiler) -> dict:
+        """The compiler's converters for this thread's connection, worked out once (they cost
+        as much as the rest of a call)."""
+        wrapper = connections[DEFAULT_DB_ALIAS]
+        if (found := self._converters.get(wrapper)) is None:
+            fields = [column for column, *_ in compiler.select[: compiler.col_count]]
+            if compiler.has_composite_fields(fields):
+                raise ImproperlyConfigured("Prepared does not read composite fields")
+            found = self._converters[wrapper] = compiler.get_converters(fields)
+        return found
 
     def rows(self, **values: Any) -> list[tuple]:
         """The rows, through the same converters the queryset's own results would pass."""
@@ -109,10 +161,33 @@ class Prepared:
                 "select_for_update cannot be used outside of a transaction."
             )
         params = [_adapt(values[name]) if name else value for name, value in slots]
-        with connection.cursor() as cursor:
+        with statement_cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        return list(compiler.results_iter(results=[rows], tuple_expected=True))
+        if converters := self.converters(compiler):
+            return [tuple(row) for row in compiler.apply_converters(rows, converters)]
+        return rows
+
+
+PLACEHOLDER = re.compile(r"%[s%]")
+
+
+def _write_constants_in(sql: str, slots: list) -> tuple[str, list]:
+    """The query with its constants written into the SQL, as client-side binding writes every
+    value, and only the refilled values left as parameters: a prepared statement's generic
+    plan then sees ``status = 'active'`` and can use the partial indexes that select."""
+    kept, at = [], iter(slots)
+
+    def write(placeholder: re.Match) -> str:
+        if placeholder.group() == "%%":
+            return "%%"
+        name, value = next(at)
+        if name is not None:
+            kept.append((name, value))
+            return "%s"
+        return connection.ops.compose_sql("%s", [value]).replace("%", "%%")
+
+    return PLACEHOLDER.sub(write, sql), kept
 
 
 def _stand_in(value: Any, which: int) -> Any:

@@ -118,3 +118,84 @@ def test_a_prepared_lock_refuses_to_run_outside_a_transaction(course, django_use
             LOCK_ORDER.rows(public_id="ord_none")
     else:  # SQLite has no row locks: the ORM lets it run as well
         assert LOCK_ORDER.rows(public_id="ord_none") == []
+
+
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's"
+)
+
+
+def prepared_statements():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+        return cursor.fetchall()
+
+
+@on_postgresql
+def test_a_query_run_again_and_again_is_prepared_on_postgresql(course, django_user_model):
+    user = django_user_model.objects.create_user("p", "p@example.com", "pw")
+    entitle(user, course)
+    for _ in range(12):
+        assert ACTIVE.rows(user=user.pk, now=timezone.now()) == [(course.pk, None)]
+    [(statement, generic, custom)] = [s for s in prepared_statements() if "expires_at" in s[0]]
+    assert statement.startswith('SELECT "commerce_entitlement"."course_id"')
+    assert generic + custom == 12 - 5  # prepared on its 5th run (prepare_threshold)
+
+
+@on_postgresql
+def test_a_prepared_query_writes_its_constants_into_the_sql(db):
+    """A generic plan sees ``status = 'active'`` and can use the partial index of active
+    grants; only the refilled values are parameters."""
+    _, sql, slots = ACTIVE.compile()
+    assert "\"status\" = 'active'" in sql
+    assert [name for name, _ in slots] == ["user", "now"]
+    assert sql.count("%s") == 2
+
+
+@on_postgresql
+def test_the_webhook_items_query_is_planned_once_for_all_its_runs(db):
+    """Its custom plan cost more to make than to run (0.7 ms against 0.03 ms)."""
+    from commerce.payments.fulfilment import ITEMS
+
+    with connection.cursor() as cursor:  # the plan cache's choice, whatever the data
+        cursor.execute("SET plan_cache_mode = auto")
+    for order_id in range(1, 20):
+        ITEMS.rows(order_id=order_id, email="guest@example.com", now=timezone.now())
+    [(generic, custom)] = [(g, c) for s, g, c in prepared_statements() if "orderitem" in s]
+    assert generic >= 8 and custom <= 6
+
+
+@on_postgresql
+def test_a_prepared_query_answers_again_after_a_rollback(course, django_user_model):
+    """psycopg forgets its prepared statements on a rollback; the next run prepares anew."""
+    from django.db import transaction
+
+    user = django_user_model.objects.create_user("p", "p@example.com", "pw")
+    entitle(user, course)
+    for _ in range(6):
+        ACTIVE.rows(user=user.pk, now=timezone.now())
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        ACTIVE.rows(user=user.pk, now=timezone.now())
+        1 / 0
+    for _ in range(6):
+        assert ACTIVE.rows(user=user.pk, now=timezone.now()) == [(course.pk, None)]
+
+
+def test_a_query_run_through_the_statement_cursor_is_logged_with_its_sql(course, django_user_model):
+    user = django_user_model.objects.create_user("p", "p@example.com", "pw")
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(7):
+            ACTIVE.rows(user=user.pk, now=timezone.now())
+        insert_new([Entitlement(course=course, user=user, email=user.email, source="admin")])
+    assert len(queries) == 8
+    assert "expires_at" in queries[-2]["sql"] and str(user.pk) in queries[-2]["sql"]
+    assert queries[-1]["sql"].startswith('INSERT INTO "commerce_entitlement"')
+
+
+@on_postgresql
+def test_a_query_runs_through_django_s_own_error_wrapping(db):
+    from django.db import transaction
+    from django.db.utils import DataError
+
+    with pytest.raises(DataError), transaction.atomic():
+        ACTIVE.rows(user="not-a-number", now=timezone.now())
