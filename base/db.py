@@ -5,9 +5,11 @@ in (INSERT … ON CONFLICT DO NOTHING RETURNING). ``bulk_create(ignore_conflicts
 insert but cannot say which rows conflicted, and ``create()`` inside a savepoint costs three
 round trips to learn it. PostgreSQL and SQLite (3.35+) both speak this form.
 
+``update_row``: ``save(update_fields=...)`` as one statement built from the model.
+
 ``Prepared``: a queryset compiled once per process and run again with new values.
 
-On PostgreSQL both run through a server-binding cursor (``statement_cursor``), so psycopg
+On PostgreSQL all three run through a server-binding cursor (``statement_cursor``), so psycopg
 prepares them once per connection (``prepare_threshold``, config/settings.py): PostgreSQL
 then parses and plans them once instead of on every call, which was most of its time on the
 webhook. Django's own queries bind on the client and are never prepared.
@@ -21,9 +23,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Model, QuerySet
+from django.db.models.signals import post_save, pre_save
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 
@@ -49,6 +52,38 @@ def insert_new(objs: list[Model], returning: str = "id") -> list:
     with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
+
+
+def update_row(obj: Model, names: list[str]) -> None:
+    """``obj.save(update_fields=names)``: the same UPDATE (auto_now fields refreshed), the same
+    checks and signals, without the ORM compiling it anew on every save (a third of a webhook
+    delivery's Python was its two saves) and, on PostgreSQL, prepared."""
+    cls, opts, using = type(obj), obj._meta, connection.alias
+    fields = [opts.get_field(name) for name in names]
+    if not names or any(f.primary_key or not f.concrete or f.many_to_many for f in fields):
+        raise ValueError(f"update_row needs concrete non-key fields, not {names}")
+    obj._prepare_related_fields_for_save(operation_name="save", fields=fields)
+    update_fields = frozenset(names)
+    pre_save.send(sender=cls, instance=obj, raw=False, using=using, update_fields=update_fields)
+    qn = connection.ops.quote_name
+    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields]
+    sql = (
+        f"UPDATE {qn(opts.db_table)} SET {', '.join(f'{qn(f.column)} = %s' for f in fields)} "  # noqa: S608
+        f"WHERE {qn(opts.pk.column)} = %s"
+    )
+    with statement_cursor() as cursor:
+        cursor.execute(sql, [*params, opts.pk.get_db_prep_value(obj.pk, connection)])
+        if cursor.rowcount != 1:
+            raise DatabaseError("Save with update_fields did not affect any rows.")
+    obj._state.db, obj._state.adding = using, False
+    post_save.send(
+        sender=cls,
+        instance=obj,
+        created=False,
+        update_fields=update_fields,
+        raw=False,
+        using=using,
+    )
 
 
 def prepares() -> bool:

@@ -13,6 +13,7 @@ from modelcluster.models import ClusterableModel
 from wagtail.admin.panels import FieldPanel, InlinePanel
 from wagtail.models import Orderable
 
+from base.db import update_row
 from base.money import format_money
 
 
@@ -162,6 +163,16 @@ class Order(models.Model):
         loaded.update(
             {f.attname: getattr(self, f.attname) for f in fields if f.attname not in deferred}
         )
+
+    def save_changes(self) -> None:
+        """Write what changed since the order was read, in one statement (base.db.update_row),
+        and nothing when nothing did; an order not read whole is saved whole."""
+        changed = self.changed_fields()
+        if changed is None:
+            self.save()
+        elif changed:
+            update_row(self, changed)
+            self._remember(changed)
 
     def changed_fields(self) -> list[str] | None:
         """The fields changed since the order was read; None when that is not known (a new

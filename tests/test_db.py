@@ -10,8 +10,8 @@ from django.db.models.functions import Upper
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from base.db import Prepared, insert_new
-from commerce.models import Entitlement
+from base.db import Prepared, insert_new, update_row
+from commerce.models import Entitlement, Order, StripeEvent
 from tests.helpers import entitle
 
 pytestmark = pytest.mark.django_db
@@ -199,3 +199,93 @@ def test_a_query_runs_through_django_s_own_error_wrapping(db):
 
     with pytest.raises(DataError), transaction.atomic():
         ACTIVE.rows(user="not-a-number", now=timezone.now())
+
+
+def an_order():
+    return Order.objects.create(
+        email="b@example.com",
+        currency="usd",
+        amount_subtotal=1000,
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+
+
+def test_update_row_writes_the_named_fields_only(db):
+    order = an_order()
+    Order.objects.filter(pk=order.pk).update(email="changed@example.com")
+    order.status, order.amount_total = Order.Status.PAID, 1000
+    update_row(order, ["status", "amount_total"])
+    stored = Order.objects.get(pk=order.pk)
+    assert (stored.status, stored.amount_total) == (Order.Status.PAID, 1000)
+    assert stored.email == "changed@example.com"  # not named, not written
+
+
+def test_update_row_refreshes_an_auto_now_field_it_names(db):
+    order = an_order()
+    before = order.updated_at
+    order.status = Order.Status.PAID
+    update_row(order, ["status", "updated_at"])
+    assert order.updated_at > before
+    assert Order.objects.get(pk=order.pk).updated_at == order.updated_at
+
+
+def test_update_row_writes_a_foreign_key_named_by_its_field(db):
+    order = an_order()
+    row = StripeEvent.objects.create(event_id="evt_row", type="x", payload={})
+    row.order = order
+    update_row(row, ["order"])
+    assert StripeEvent.objects.get(pk=row.pk).order_id == order.pk
+
+
+def test_update_row_sends_the_signals_save_sends(db):
+    from django.db.models.signals import post_save, pre_save
+
+    order, heard = an_order(), []
+
+    def listen(signal, **kwargs):
+        heard.append((signal, kwargs["update_fields"], kwargs.get("created")))
+
+    pre_save.connect(listen, sender=Order, dispatch_uid="test-pre")
+    post_save.connect(listen, sender=Order, dispatch_uid="test-post")
+    try:
+        update_row(order, ["status"])
+    finally:
+        pre_save.disconnect(dispatch_uid="test-pre", sender=Order)
+        post_save.disconnect(dispatch_uid="test-post", sender=Order)
+    assert heard == [(pre_save, {"status"}, None), (post_save, {"status"}, False)]
+
+
+def test_update_row_of_a_row_gone_raises_as_save_does(db):
+    from django.db import DatabaseError
+
+    order = an_order()
+    Order.objects.filter(pk=order.pk).delete()
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        update_row(order, ["status"])
+
+
+def test_update_row_refuses_an_unsaved_related_object(db):
+    row = StripeEvent.objects.create(event_id="evt_unsaved", type="x", payload={})
+    row.order = Order(email="b@example.com", currency="usd", amount_subtotal=1)
+    with pytest.raises(ValueError, match="unsaved related object"):
+        update_row(row, ["order"])
+    assert StripeEvent.objects.get(pk=row.pk).order_id is None
+
+
+@pytest.mark.parametrize("names", [[], ["id"], ["no_such_field"]])
+def test_update_row_refuses_what_save_refuses(db, names):
+    from django.core.exceptions import FieldDoesNotExist
+
+    with pytest.raises((ValueError, FieldDoesNotExist)):
+        update_row(an_order(), names)
+
+
+def test_an_order_saves_only_its_changes_and_nothing_when_none(db):
+    order = Order.objects.get(pk=an_order().pk)
+    with CaptureQueriesContext(connection) as queries:
+        order.save_changes()
+        order.status = Order.Status.PAID
+        order.save_changes()
+        order.save_changes()
+    [update] = [q["sql"] for q in queries]
+    assert update.startswith('UPDATE "commerce_order" SET "status" = ') and "email" not in update

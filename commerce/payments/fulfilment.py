@@ -327,9 +327,7 @@ def _settle(
     if already_owned and getattr(order, "_newly_paid", False) and not order.already_owned_at:
         order.already_owned_at = timezone.now()
         notes.append("the payment will be refunded in full automatically")
-    changed = order.changed_fields()
-    if changed != []:
-        order.save(update_fields=changed)
+    order.save_changes()
     OrderEvent.objects.create(
         order=order,
         source=source,

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from base.db import insert_new
+from base.db import insert_new, update_row
 from commerce.billing import memberships
 from commerce.models import Order, OrderEvent, StripeEvent
 from commerce.payments import fulfilment, gateway
@@ -262,16 +262,7 @@ def _process(event: StripeObject, *, force: bool, source: str) -> str:
         row.order = order
         row.processed_at = timezone.now()
         row.next_attempt_at = None
-        row.save(
-            update_fields=[
-                "status",
-                "error",
-                "order",
-                "processed_at",
-                "next_attempt_at",
-                "attempts",
-            ]
-        )
+        update_row(row, ["status", "error", "order", "processed_at", "next_attempt_at", "attempts"])
         return row.status
 
 
