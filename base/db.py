@@ -5,11 +5,12 @@ in (INSERT … ON CONFLICT DO NOTHING RETURNING). ``bulk_create(ignore_conflicts
 insert but cannot say which rows conflicted, and ``create()`` inside a savepoint costs three
 round trips to learn it. PostgreSQL and SQLite (3.35+) both speak this form.
 
-``update_row``: ``save(update_fields=...)`` as one statement built from the model.
+``insert_row`` and ``update_row``: ``save()`` of a new row and ``save(update_fields=...)``,
+each as one statement built from the model.
 
 ``Prepared``: a queryset compiled once per process and run again with new values.
 
-On PostgreSQL all three run through a server-binding cursor (``statement_cursor``), so psycopg
+On PostgreSQL all of them run through a server-binding cursor (``statement_cursor``), so psycopg
 prepares them once per connection (``prepare_threshold``, config/settings.py): PostgreSQL
 then parses and plans them once instead of on every call, which was most of its time on the
 webhook. Django's own queries bind on the client and are never prepared.
@@ -36,6 +37,29 @@ def insert_new(objs: list[Model], returning: str = "id") -> list:
     ``returning`` of each row that went in. Rows a unique index refused are left out."""
     if not objs:
         return []
+    return _insert(objs, f"ON CONFLICT DO NOTHING RETURNING {_column(objs[0], returning)}")
+
+
+def insert_row(obj: Model) -> None:
+    """``obj.save()`` of a new row (its primary key left to the database): the same INSERT,
+    checks and signals, without the ORM compiling it anew and, on PostgreSQL, prepared."""
+    cls, using = type(obj), connection.alias
+    if obj.pk is not None:
+        raise ValueError("insert_row inserts new rows; this one has a primary key")
+    obj._prepare_related_fields_for_save(operation_name="save")
+    pre_save.send(sender=cls, instance=obj, raw=False, using=using, update_fields=None)
+    [obj.pk] = _insert([obj], f"RETURNING {_column(obj, obj._meta.pk.name)}")
+    obj._state.db, obj._state.adding = using, False
+    post_save.send(
+        sender=cls, instance=obj, created=True, update_fields=None, raw=False, using=using
+    )
+
+
+def _column(obj: Model, name: str) -> str:
+    return connection.ops.quote_name(obj._meta.get_field(name).column)
+
+
+def _insert(objs: list[Model], tail: str) -> list:
     opts = objs[0]._meta
     fields = [f for f in opts.concrete_fields if not f.primary_key]
     qn = connection.ops.quote_name
@@ -46,8 +70,7 @@ def insert_new(objs: list[Model], returning: str = "id") -> list:
     # Table and column names come from the model, values are parameters.
     sql = (
         f"INSERT INTO {qn(opts.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
-        f"VALUES {', '.join(rows)} ON CONFLICT DO NOTHING "
-        f"RETURNING {qn(opts.get_field(returning).column)}"
+        f"VALUES {', '.join(rows)} {tail}"
     )
     with statement_cursor() as cursor:
         cursor.execute(sql, params)
@@ -62,7 +85,8 @@ def update_row(obj: Model, names: list[str]) -> None:
     fields = [opts.get_field(name) for name in names]
     if not names or any(f.primary_key or not f.concrete or f.many_to_many for f in fields):
         raise ValueError(f"update_row needs concrete non-key fields, not {names}")
-    obj._prepare_related_fields_for_save(operation_name="save", fields=fields)
+    if related := [f for f in fields if f.is_relation]:  # Django's check, for these alone
+        obj._prepare_related_fields_for_save(operation_name="save", fields=related)
     update_fields = frozenset(names)
     pre_save.send(sender=cls, instance=obj, raw=False, using=using, update_fields=update_fields)
     qn = connection.ops.quote_name
@@ -86,32 +110,27 @@ def update_row(obj: Model, names: list[str]) -> None:
     )
 
 
-def prepares() -> bool:
-    """Whether statements may be prepared on this connection: PostgreSQL, with a
-    ``prepare_threshold`` (None behind a transaction-mode pooler, which cannot keep them)."""
-    if connection.vendor != "postgresql":
-        return False
-    connection.ensure_connection()
-    return connection.connection.prepare_threshold is not None
-
-
 @contextmanager
 def statement_cursor() -> Iterator[CursorWrapper]:
     """A cursor for the statements a hot path runs again and again: on PostgreSQL one that
     binds on the server, so psycopg prepares a statement once it has run ``prepare_threshold``
-    times on the connection; anywhere else, and while queries are logged (DEBUG, a test
-    counting them: the log shows the SQL as Django's own cursor runs it), Django's own.
-    Either way Django wraps it: its errors and execute wrappers."""
-    if connection.queries_logged or not prepares():
-        with connection.cursor() as cursor:
-            yield cursor
-        return
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    times on the connection (None behind a transaction-mode pooler, which cannot keep them);
+    anywhere else, and while queries are logged (DEBUG, a test counting them: the log shows
+    the SQL as Django's own cursor runs it), Django's own. Either way Django wraps it: its
+    errors and execute wrappers."""
+    db = connections[DEFAULT_DB_ALIAS]  # this thread's, looked up once
+    if db.vendor == "postgresql" and not db.queries_logged:
+        db.ensure_connection()
+        if db.connection.prepare_threshold is not None:
+            from django.db.backends.postgresql.base import ServerBindingCursor
 
-    connection.validate_thread_sharing()
-    with connection.wrap_database_errors:
-        raw = ServerBindingCursor(connection.connection)
-    with connection.make_cursor(raw) as cursor:
+            db.validate_thread_sharing()
+            with db.wrap_database_errors:
+                raw = ServerBindingCursor(db.connection)
+            with db.make_cursor(raw) as cursor:
+                yield cursor
+            return
+    with db.cursor() as cursor:
         yield cursor
 
 

@@ -10,8 +10,8 @@ from django.db.models.functions import Upper
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from base.db import Prepared, insert_new, update_row
-from commerce.models import Entitlement, Order, StripeEvent
+from base.db import Prepared, insert_new, insert_row, update_row
+from commerce.models import Entitlement, Order, OrderEvent, StripeEvent
 from tests.helpers import entitle
 
 pytestmark = pytest.mark.django_db
@@ -289,3 +289,53 @@ def test_an_order_saves_only_its_changes_and_nothing_when_none(db):
         order.save_changes()
     [update] = [q["sql"] for q in queries]
     assert update.startswith('UPDATE "commerce_order" SET "status" = ') and "email" not in update
+
+
+def an_event(order, **fields):
+    return OrderEvent(order=order, source="webhook", to_status="paid", message="paid", **fields)
+
+
+def test_insert_row_inserts_the_row_and_gives_it_its_key(db):
+    order = an_order()
+    event = an_event(order)
+    insert_row(event)
+    stored = OrderEvent.objects.get(pk=event.pk)
+    assert (stored.order_id, stored.message, stored.created_at) == (
+        order.pk,
+        "paid",
+        event.created_at,
+    )
+    assert not event._state.adding
+
+
+def test_insert_row_sends_the_signals_save_sends(db):
+    from django.db.models.signals import post_save, pre_save
+
+    heard = []
+
+    def listen(signal, instance, **kwargs):
+        heard.append((signal, instance.pk is None, kwargs.get("created")))
+
+    pre_save.connect(listen, sender=OrderEvent, dispatch_uid="test-pre")
+    post_save.connect(listen, sender=OrderEvent, dispatch_uid="test-post")
+    try:
+        insert_row(an_event(an_order()))
+    finally:
+        pre_save.disconnect(dispatch_uid="test-pre", sender=OrderEvent)
+        post_save.disconnect(dispatch_uid="test-post", sender=OrderEvent)
+    assert heard == [(pre_save, True, None), (post_save, False, True)]
+
+
+def test_insert_row_refuses_a_row_that_has_a_key(db):
+    event = an_event(an_order())
+    insert_row(event)
+    with pytest.raises(ValueError, match="primary key"):
+        insert_row(event)
+    assert OrderEvent.objects.count() == 1
+
+
+def test_insert_row_refuses_an_unsaved_related_object(db):
+    unsaved = Order(email="b@example.com", currency="usd", amount_subtotal=1)
+    with pytest.raises(ValueError, match="unsaved related object"):
+        insert_row(an_event(unsaved))
+    assert OrderEvent.objects.count() == 0

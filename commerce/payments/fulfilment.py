@@ -20,7 +20,7 @@ from django.db.models.functions import Upper
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
-from base.db import Prepared, insert_new
+from base.db import Prepared, insert_new, insert_row
 from base.money import format_money
 from commerce.mail import notifications, receipts
 from commerce.models import (
@@ -328,14 +328,16 @@ def _settle(
         order.already_owned_at = timezone.now()
         notes.append("the payment will be refunded in full automatically")
     order.save_changes()
-    OrderEvent.objects.create(
-        order=order,
-        source=source,
-        stripe_event_id=event_id,
-        actor=actor,
-        from_status=old_status,
-        to_status=order.status,
-        message="; ".join(changes + notes),
+    insert_row(
+        OrderEvent(
+            order=order,
+            source=source,
+            stripe_event_id=event_id,
+            actor=actor,
+            from_status=old_status,
+            to_status=order.status,
+            message="; ".join(changes + notes),
+        )
     )
     log.info(
         "order %s %s -> %s via %s %s: %s",
