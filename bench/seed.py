@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from wagtail.models import Locale, Page, Site
 
+from base.db import statement_cursor
 from base.models import HomePage
 from commerce.access import has_course_access
 from commerce.models import Entitlement, Order, OrderItem, StripeEvent
@@ -416,7 +417,7 @@ def _by_hand(event):
     from commerce.mail import receipts
 
     session = event["data"]["object"]
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), statement_cursor() as cursor:  # prepared, as the site's are
         sql = iter(BY_HAND)
         cursor.execute(next(sql), [event["id"], event["type"], "", json.dumps(event)])
         event_pk = cursor.fetchone()[0]
