@@ -21,15 +21,16 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.db.backends.utils import CursorWrapper
-from django.db.models import Model, QuerySet
+from django.db.models import NOT_PROVIDED, Model, QuerySet
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql.compiler import SQLCompiler
-from django.db.transaction import TransactionManagementError
+from django.db.transaction import TransactionManagementError, mark_for_rollback_on_error
 
 
 def insert_new(objs: list[Model], returning: str = "id") -> list:
@@ -44,11 +45,13 @@ def insert_row(obj: Model) -> None:
     """``obj.save()`` of a new row (its primary key left to the database): the same INSERT,
     checks and signals, without the ORM compiling it anew and, on PostgreSQL, prepared."""
     cls, using = type(obj), connection.alias
+    _refuse_shapes(obj)
     if obj.pk is not None:
         raise ValueError("insert_row inserts new rows; this one has a primary key")
     obj._prepare_related_fields_for_save(operation_name="save")
     pre_save.send(sender=cls, instance=obj, raw=False, using=using, update_fields=None)
-    [obj.pk] = _insert([obj], f"RETURNING {_column(obj, obj._meta.pk.name)}")
+    with mark_for_rollback_on_error(using):
+        [obj.pk] = _insert([obj], f"RETURNING {_column(obj, obj._meta.pk.name)}")
     obj._state.db, obj._state.adding = using, False
     post_save.send(
         sender=cls, instance=obj, created=True, update_fields=None, raw=False, using=using
@@ -80,10 +83,18 @@ def _insert(objs: list[Model], tail: str) -> list:
 def update_row(obj: Model, names: list[str]) -> None:
     """``obj.save(update_fields=names)``: the same UPDATE (auto_now fields refreshed), the same
     checks and signals, without the ORM compiling it anew on every save (a third of a webhook
-    delivery's Python was its two saves) and, on PostgreSQL, prepared."""
+    delivery's Python was its two saves) and, on PostgreSQL, prepared. An append-only row
+    (``append_only``, the audit trails) is refused, as its save() refuses."""
+    if not names:
+        return  # as save(update_fields=[]) does
     cls, opts, using = type(obj), obj._meta, connection.alias
-    fields = [opts.get_field(name) for name in names]
-    if not names or any(f.primary_key or not f.concrete or f.many_to_many for f in fields):
+    _refuse_shapes(obj)
+    if getattr(obj, "append_only", False):
+        raise ValueError(f"{opts.verbose_name_plural} are append-only")
+    if obj.pk is None:
+        raise ValueError("update_row updates a saved row; this one has no primary key")
+    fields = list(dict.fromkeys(opts.get_field(name) for name in names))  # once each
+    if any(f.primary_key or not f.concrete or f.many_to_many for f in fields):
         raise ValueError(f"update_row needs concrete non-key fields, not {names}")
     if related := [f for f in fields if f.is_relation]:  # Django's check, for these alone
         obj._prepare_related_fields_for_save(operation_name="save", fields=related)
@@ -95,7 +106,7 @@ def update_row(obj: Model, names: list[str]) -> None:
         f"UPDATE {qn(opts.db_table)} SET {', '.join(f'{qn(f.column)} = %s' for f in fields)} "  # noqa: S608
         f"WHERE {qn(opts.pk.column)} = %s"
     )
-    with statement_cursor() as cursor:
+    with mark_for_rollback_on_error(using), statement_cursor() as cursor:
         cursor.execute(sql, [*params, opts.pk.get_db_prep_value(obj.pk, connection)])
         if cursor.rowcount != 1:
             raise DatabaseError("Save with update_fields did not affect any rows.")
@@ -110,28 +121,69 @@ def update_row(obj: Model, names: list[str]) -> None:
     )
 
 
+def _refuse_shapes(obj: Model) -> None:
+    if not _plain(type(obj)):
+        raise ValueError(f"{obj._meta.label} needs Model.save()")
+
+
+@cache
+def _plain(model: type[Model]) -> bool:
+    """Whether save() writes one row of plain values: no parent table, no ordering column,
+    no value the database makes (generated columns, ``db_default``)."""
+    opts = model._meta
+    return not (
+        opts.parents
+        or opts.order_with_respect_to
+        or any(f.generated or f.db_default is not NOT_PROVIDED for f in opts.concrete_fields)
+    )
+
+
 @contextmanager
 def statement_cursor() -> Iterator[CursorWrapper]:
     """A cursor for the statements a hot path runs again and again: on PostgreSQL one that
-    binds on the server, so psycopg prepares a statement once it has run ``prepare_threshold``
-    times on the connection (None behind a transaction-mode pooler, which cannot keep them);
-    anywhere else, and while queries are logged (DEBUG, a test counting them: the log shows
-    the SQL as Django's own cursor runs it), Django's own. Either way Django wraps it: its
-    errors and execute wrappers."""
+    binds on the server and has psycopg prepare each statement on its first run on the
+    connection (a connection without ``prepare_threshold``, behind a transaction-mode pooler,
+    prepares nothing); anywhere else, and while queries are logged (DEBUG, a test counting
+    them: the log shows the SQL as Django's own cursor runs it), Django's own. Either way
+    Django wraps it: its errors and execute wrappers."""
     db = connections[DEFAULT_DB_ALIAS]  # this thread's, looked up once
     if db.vendor == "postgresql" and not db.queries_logged:
+        db.close_if_health_check_failed()  # as Django's own cursor() does
         db.ensure_connection()
         if db.connection.prepare_threshold is not None:
-            from django.db.backends.postgresql.base import ServerBindingCursor
-
             db.validate_thread_sharing()
             with db.wrap_database_errors:
-                raw = ServerBindingCursor(db.connection)
+                raw = _preparing_cursor()(db.connection)
+                _match_time_zone(db, raw)
             with db.make_cursor(raw) as cursor:
                 yield cursor
             return
     with db.cursor() as cursor:
         yield cursor
+
+
+@cache
+def _preparing_cursor() -> type:
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparingCursor(ServerBindingCursor):
+        """Prepares on the first run: psycopg's count towards ``prepare_threshold`` keeps
+        only the last hundred statements of the connection, and Django's own (their values
+        written in) would push a webhook's out before their fifth run between pages."""
+
+        def execute(self, query, params=None, *, prepare=None, **kwargs):
+            return super().execute(query, params, prepare=True, **kwargs)
+
+    return PreparingCursor
+
+
+def _match_time_zone(db: Any, cursor: Any) -> None:
+    """What Django's create_cursor does for a connection whose time zone was changed since
+    it opened (override_settings in tests)."""
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, Format, register_tzloader
+
+    if db.timezone != db.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
+        register_tzloader(db.timezone, cursor)
 
 
 class Prepared:
@@ -145,6 +197,11 @@ class Prepared:
     (``iexact`` and ``contains`` escape it on SQLite, ``%`` and ``_`` in every string stand-in
     make sure they do) is refused when the query first runs, so compare through an expression
     (``Upper(Value(...))``) instead. Datetimes are adapted as the ORM adapts them.
+
+    On PostgreSQL a refilled value is bound on the server, where a string has no declared
+    type: one where PostgreSQL cannot infer it (a ``Value(str)`` selected, ``Concat``,
+    ``Coalesce``) needs an ``output_field``-typed cast, and fails only with queries not
+    logged, so test such a query on PostgreSQL without counting queries.
     """
 
     def __init__(self, build: Callable[..., QuerySet], **stand_ins: str | int | datetime) -> None:
@@ -224,6 +281,7 @@ class Prepared:
 
 
 PLACEHOLDER = re.compile(r"%[s%]")
+_MISSING = object()
 
 
 def _write_constants_in(sql: str, slots: list) -> tuple[str, list]:
@@ -235,13 +293,18 @@ def _write_constants_in(sql: str, slots: list) -> tuple[str, list]:
     def write(placeholder: re.Match) -> str:
         if placeholder.group() == "%%":
             return "%%"
-        name, value = next(at)
+        name, value = next(at, (None, _MISSING))
+        if value is _MISSING:
+            raise ImproperlyConfigured("the query has more placeholders than values")
         if name is not None:
             kept.append((name, value))
             return "%s"
         return connection.ops.compose_sql("%s", [value]).replace("%", "%%")
 
-    return PLACEHOLDER.sub(write, sql), kept
+    written = PLACEHOLDER.sub(write, sql)
+    if next(at, None) is not None:
+        raise ImproperlyConfigured("the query has more values than placeholders (see Prepared)")
+    return written, kept
 
 
 def _stand_in(value: Any, which: int) -> Any:

@@ -246,7 +246,7 @@ class Bench:
                 ],
             }
             # Each server thread opens its database connection on its first request, and
-            # psycopg prepares a statement on its fifth run there: a warm-up, not counted,
+            # psycopg prepares a statement on its first run there: a warm-up, not counted,
             # leaves every kind as a server runs all day. Then rounds of each kind in turn,
             # each kind's median round kept, as for the pages.
             for make in kinds.values():

@@ -42,6 +42,8 @@ class AppendOnlyError(Exception):
 class AppendOnly:
     """An audit trail's rows: written once, never changed, never deleted."""
 
+    append_only = True  # base.db.update_row refuses them too
+
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise AppendOnlyError(f"{self._meta.verbose_name_plural} are append-only.")
