@@ -44,17 +44,30 @@ def insert_new(objs: list[Model], returning: str = "id") -> list:
 def insert_row(obj: Model) -> None:
     """``obj.save()`` of a new row (its primary key left to the database): the same INSERT,
     checks and signals, without the ORM compiling it anew and, on PostgreSQL, prepared."""
-    cls, using = type(obj), connection.alias
     _refuse_shapes(obj)
     if obj.pk is not None:
         raise ValueError("insert_row inserts new rows; this one has a primary key")
     obj._prepare_related_fields_for_save(operation_name="save")
-    pre_save.send(sender=cls, instance=obj, raw=False, using=using, update_fields=None)
-    with mark_for_rollback_on_error(using):
+    with _as_save(obj, update_fields=None):
         [obj.pk] = _insert([obj], f"RETURNING {_column(obj, obj._meta.pk.name)}")
+
+
+@contextmanager
+def _as_save(obj: Model, update_fields: frozenset[str] | None) -> Iterator[None]:
+    """What Model.save_base does around its statement: the signals (``created`` for an
+    insert, which has no update_fields), rollback marking on error, the instance's state."""
+    cls, using = type(obj), connection.alias
+    pre_save.send(sender=cls, instance=obj, raw=False, using=using, update_fields=update_fields)
+    with mark_for_rollback_on_error(using):
+        yield
     obj._state.db, obj._state.adding = using, False
     post_save.send(
-        sender=cls, instance=obj, created=True, update_fields=None, raw=False, using=using
+        sender=cls,
+        instance=obj,
+        created=update_fields is None,
+        update_fields=update_fields,
+        raw=False,
+        using=using,
     )
 
 
@@ -87,7 +100,7 @@ def update_row(obj: Model, names: list[str]) -> None:
     (``append_only``, the audit trails) is refused, as its save() refuses."""
     if not names:
         return  # as save(update_fields=[]) does
-    cls, opts, using = type(obj), obj._meta, connection.alias
+    opts = obj._meta
     _refuse_shapes(obj)
     if getattr(obj, "append_only", False):
         raise ValueError(f"{opts.verbose_name_plural} are append-only")
@@ -98,27 +111,16 @@ def update_row(obj: Model, names: list[str]) -> None:
         raise ValueError(f"update_row needs concrete non-key fields, not {names}")
     if related := [f for f in fields if f.is_relation]:  # Django's check, for these alone
         obj._prepare_related_fields_for_save(operation_name="save", fields=related)
-    update_fields = frozenset(names)
-    pre_save.send(sender=cls, instance=obj, raw=False, using=using, update_fields=update_fields)
     qn = connection.ops.quote_name
-    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields]
     sql = (
         f"UPDATE {qn(opts.db_table)} SET {', '.join(f'{qn(f.column)} = %s' for f in fields)} "  # noqa: S608
         f"WHERE {qn(opts.pk.column)} = %s"
     )
-    with mark_for_rollback_on_error(using), statement_cursor() as cursor:
+    with _as_save(obj, update_fields=frozenset(names)), statement_cursor() as cursor:
+        params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields]
         cursor.execute(sql, [*params, opts.pk.get_db_prep_value(obj.pk, connection)])
         if cursor.rowcount != 1:
             raise DatabaseError("Save with update_fields did not affect any rows.")
-    obj._state.db, obj._state.adding = using, False
-    post_save.send(
-        sender=cls,
-        instance=obj,
-        created=False,
-        update_fields=update_fields,
-        raw=False,
-        using=using,
-    )
 
 
 def _refuse_shapes(obj: Model) -> None:

@@ -149,11 +149,11 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # of compiling. PgBouncer refuses this startup option: set it on the role there
         # (docs/operations.md).
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
-        # psycopg may prepare statements: base.db.statement_cursor has it prepare the
-        # webhook's and the lesson gate's on their first run on a connection, so PostgreSQL
-        # stops parsing and planning them anew; Django's own queries bind on the client and
-        # are never prepared. A transaction-mode pooler cannot keep prepared statements:
-        # left off (None) there.
+        # psycopg may prepare statements (any threshold allows it; None forbids it):
+        # base.db.statement_cursor has it prepare the webhook's and the lesson gate's on
+        # their first run on a connection, so PostgreSQL stops parsing and planning them
+        # anew; Django's own queries bind on the client and are never prepared. A
+        # transaction-mode pooler cannot keep prepared statements: left off (None) there.
         DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 # Behind PgBouncer in transaction mode a server-side cursor cannot outlive its transaction.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = transaction_pooling
