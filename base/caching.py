@@ -8,24 +8,50 @@ per-process caches, which one process cannot invalidate for another. Nothing her
 who has access: gates ask the database whether a learner may open a course. What they read
 from here is published content, rebuilt on publish like the rest: a lesson's drip-release
 rule comes with the outline.
+
+Within one request each of these is read from the cache once: the generation and every value
+built from it are remembered until the request ends (a lesson page asks for its course's
+outline three times). One request then also reads one generation throughout. Outside a
+request (tasks, commands) nothing is remembered. Values are shared within the request, so
+they are immutable (tuples, frozen dataclasses).
 """
 
 import time
 
+from asgiref.local import Local
 from django.core.cache import cache
 from django.db import transaction
+
+_request = Local()  # this request's reads: {key: value}, or None outside a request
 
 KEY = "content-generation"
 TTL = 3600
 
 
 def generation() -> int:
+    memo = _memo()
+    if memo is not None and KEY in memo:
+        return memo[KEY]
     value = cache.get(KEY)
     if value is None:
         # A fresh number (not 1) so keys built before a cache flush can never be read again.
         cache.add(KEY, time.time_ns(), None)
         value = cache.get(KEY) or time.time_ns()
+    if memo is not None:
+        memo[KEY] = value
     return value
+
+
+def _memo() -> dict | None:
+    return getattr(_request, "memo", None)
+
+
+def begin_request(**kwargs) -> None:
+    _request.memo = {}
+
+
+def end_request(**kwargs) -> None:
+    _request.memo = None
 
 
 def bump(**kwargs) -> None:
@@ -37,6 +63,8 @@ def bump(**kwargs) -> None:
 
 
 def _move_on() -> None:
+    if (memo := _memo()) is not None:
+        memo.clear()  # this request reads the new generation from now on
     try:
         cache.incr(KEY)
     except ValueError:  # no generation yet (or the cache restarted)
@@ -49,11 +77,19 @@ def cached(name: str, *parts, build, request=None):
     if request is not None and getattr(request, "is_preview", False):
         return build()
     key = ":".join([name, str(generation()), *map(str, parts)])
-    return cache.get_or_set(key, build, TTL)
+    memo = _memo()
+    if memo is not None and key in memo:
+        return memo[key]
+    value = cache.get_or_set(key, build, TTL)
+    if memo is not None:
+        memo[key] = value
+    return value
 
 
 def connect() -> None:
-    """Move the generation on whenever published content changes (called from ready())."""
+    """Move the generation on whenever published content changes, and remember reads for
+    the length of a request (called from ready())."""
+    from django.core.signals import request_finished, request_started
     from django.db.models.signals import post_delete, post_save
     from wagtail.images import get_image_model
     from wagtail.models import Page, PageViewRestriction, Site
@@ -63,6 +99,8 @@ def connect() -> None:
         if isinstance(instance, Page):
             bump()
 
+    request_started.connect(begin_request, dispatch_uid="caching-request-started")
+    request_finished.connect(end_request, dispatch_uid="caching-request-finished")
     page_published.connect(bump, dispatch_uid="courses-caching-published")
     page_unpublished.connect(bump, dispatch_uid="courses-caching-unpublished")
     post_page_move.connect(bump, dispatch_uid="courses-caching-moved")

@@ -5,7 +5,9 @@ from django.db.models.functions import Upper
 from wagtail.admin.panels import FieldPanel
 from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
 from wagtail.fields import RichTextField
-from wagtail.models import Page
+from wagtail.models import Page, PageViewRestriction
+
+from base import caching
 
 
 class User(AbstractUser):
@@ -20,7 +22,39 @@ class User(AbstractUser):
         ]
 
 
-class HomePage(Page):
+class CachedViewRestrictions:
+    """Wagtail asks for a page's view restrictions on every request it serves: two queries,
+    its ancestors, then their restrictions. Which restrictions apply changes only when a
+    restriction, a page or the tree does, and each of those moves the content generation on
+    (base.caching), so the ids are kept under it; a page with none answers without a query.
+    Whether a request passes one (password, login, group) is still decided per request.
+
+    Inside a transaction (publishing, editing a restriction) the answer comes from the
+    database and is not kept: a rollback would otherwise leave the uncommitted answer cached.
+    A restriction deleted since it was cached matches no row, so the page opens at once.
+    """
+
+    def get_view_restrictions(self):
+        if self.pk is None or _in_transaction():  # a page not saved yet has no key of its own
+            return Page.get_view_restrictions(self)
+        ids = caching.cached(
+            "view-restrictions",
+            self.pk,
+            build=lambda: tuple(Page.get_view_restrictions(self).values_list("pk", flat=True)),
+        )
+        if not ids:
+            return PageViewRestriction.objects.none()
+        return PageViewRestriction.objects.filter(pk__in=ids)
+
+
+def _in_transaction() -> bool:
+    from django.db import connection
+
+    # A test's own transaction (Django's TestCase) is not one the code opened.
+    return any(not block._from_testcase for block in connection.atomic_blocks)
+
+
+class HomePage(CachedViewRestrictions, Page):
     """The site root: an introduction and the featured courses."""
 
     headline = models.CharField(max_length=200, default="Learn something worth knowing")

@@ -1,5 +1,7 @@
 """Gating attaches to content here, so course pages stay ignorant of money."""
 
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied
 from django.template.loader import render_to_string
 from wagtail import hooks
@@ -13,20 +15,25 @@ from courses.models import LessonPage
 # --- what commerce adds to course pages (see courses.templatetags.course_tags.slot) -------
 
 
+@dataclass(frozen=True)
+class Download:
+    """A lesson's file as its page lists it (the link goes through the gate)."""
+
+    pk: int
+    title: str
+    extension: str
+    description: str
+
+
 def downloads(lesson, request=None):
     """The lesson's files as the page lists them (title, extension, description): saved with
     the lesson, so cached until the next publish. Each link still goes through the gate."""
 
     def build():
-        return [
-            {
-                "pk": r.pk,
-                "title": r.title,
-                "extension": r.extension,
-                "description": r.description,
-            }
+        return tuple(
+            Download(pk=r.pk, title=r.title, extension=r.extension, description=r.description)
             for r in lesson.resources.all()
-        ]
+        )
 
     return caching.cached("downloads", lesson.pk, build=build, request=request)
 

@@ -1,4 +1,4 @@
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from django.core.exceptions import ValidationError
@@ -17,6 +17,7 @@ from wagtail.models import Orderable, Page, Site
 from wagtail.search import index
 
 from base import caching
+from base.models import CachedViewRestrictions
 from base.money import format_money
 from courses.blocks import CourseDescriptionBlock, LessonBodyBlock
 from courses.forms import BundlePageForm
@@ -27,9 +28,10 @@ CURRENCIES = [
 ]
 
 
-@dataclass
+@dataclass(frozen=True)
 class OutlineLesson:
-    """A lesson as the outline and the course page list it."""
+    """A lesson as the outline and the course page list it. Immutable, as everything cached
+    is: one request's readers share it (base.caching)."""
 
     pk: int
     title: str
@@ -59,11 +61,11 @@ class ReleaseRule:
         return ReleaseRule(max(days) if days else None, max(dates) if dates else None)
 
 
-@dataclass
+@dataclass(frozen=True)
 class OutlineModule:
     pk: int
     title: str
-    lesson_list: list[OutlineLesson] = field(default_factory=list)
+    lesson_list: tuple[OutlineLesson, ...] = ()
 
 
 def default_currency():
@@ -73,7 +75,7 @@ def default_currency():
     return settings.DEFAULT_CURRENCY
 
 
-class CourseIndexPage(Page):
+class CourseIndexPage(CachedViewRestrictions, Page):
     """The catalog: every published course below it, paginated."""
 
     intro = RichTextField(blank=True)
@@ -118,7 +120,7 @@ class CourseIndexPage(Page):
         return context
 
 
-class CoursePage(Page):
+class CoursePage(CachedViewRestrictions, Page):
     LEVELS = [
         ("beginner", "Beginner"),
         ("intermediate", "Intermediate"),
@@ -181,7 +183,7 @@ class CoursePage(Page):
     def price_display(self):
         return "Free" if self.is_free else format_money(self.price_amount, self.price_currency)
 
-    def curriculum(self, request=None) -> list["OutlineModule"]:
+    def curriculum(self, request=None) -> tuple["OutlineModule", ...]:
         """Modules with their live, public lessons in page order: plain values (never a lesson
         body), the same for every visitor, so built once per content change (base.caching)
         and then read without a query."""
@@ -234,10 +236,10 @@ class CoursePage(Page):
                     release_on=rule.on,
                 )
             )
-        return [
-            OutlineModule(pk=m.pk, title=m.title, lesson_list=by_module.get(m.path, []))
+        return tuple(
+            OutlineModule(pk=m.pk, title=m.title, lesson_list=tuple(by_module.get(m.path, ())))
             for m in modules
-        ]
+        )
 
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)
@@ -251,7 +253,7 @@ class CoursePage(Page):
         return next((lesson for m in self.curriculum(request) for lesson in m.lesson_list), None)
 
 
-class BundlePage(Page):
+class BundlePage(CachedViewRestrictions, Page):
     """Several courses sold together at one price. Past orders keep what they bought: the
     order snapshots one item per course, so editing the bundle later changes nothing for them."""
 
@@ -392,7 +394,7 @@ class Released(models.Model):
         return ReleaseRule(self.release_after_days, self.release_on)
 
 
-class ModulePage(Released, Page):  # noqa: DJ008 - Page gives __str__
+class ModulePage(CachedViewRestrictions, Released, Page):  # noqa: DJ008 - Page gives __str__
     intro = RichTextField(blank=True)
 
     content_panels = Page.content_panels + [FieldPanel("intro"), Released.release_panel]
@@ -476,7 +478,7 @@ COURSE_HEADER_FIELDS = (
 )
 
 
-class LessonPage(Released, Page):  # noqa: DJ008 - Page gives __str__
+class LessonPage(CachedViewRestrictions, Released, Page):  # noqa: DJ008 - Page gives __str__
     summary = models.CharField(max_length=300, blank=True)
     body = StreamField(LessonBodyBlock(), blank=True)
     estimated_minutes = models.PositiveSmallIntegerField(
@@ -502,12 +504,19 @@ class LessonPage(Released, Page):  # noqa: DJ008 - Page gives __str__
     subpage_types = []
 
     def course(self):
-        """The course this lesson belongs to, looked up once per request and page instance."""
+        """The course this lesson belongs to: the fields a gate and a page header read, which
+        change only when the course is published, so cached under the content generation."""
         if not hasattr(self, "_course"):
             # Two levels up (course → module → lesson, as parent_page_types require): one
-            # lookup by path, the fields a gate and a page header read.
+            # lookup by path.
             path = self.path[: (self.depth - 2) * Page.steplen]
-            self._course = CoursePage.objects.filter(path=path).only(*COURSE_HEADER_FIELDS).first()
+            self._course = caching.cached(
+                "lesson-course",
+                path,
+                build=lambda: (
+                    CoursePage.objects.filter(path=path).only(*COURSE_HEADER_FIELDS).first()
+                ),
+            )
         return self._course
 
     def clean(self):

@@ -105,3 +105,62 @@ def test_a_delete_inside_a_transaction_moves_the_generation_on_at_commit(course)
         # outline under `during`:
         caching.cached("curriculum", "-", course.pk, build=lambda: ["STALE: Lesson 2"])
     assert caching.generation() != during, "nothing moves the generation on at commit"
+
+
+# --- one request reads each cached value once -------------------------------------------------
+
+
+@pytest.fixture
+def in_a_request(db):
+    caching.begin_request()
+    yield
+    caching.end_request()
+
+
+def test_a_request_reads_the_generation_from_the_cache_once(in_a_request, monkeypatch):
+    first = caching.generation()
+    monkeypatch.setattr(caching.cache, "get", lambda *a, **k: pytest.fail("read again"))
+    assert caching.generation() == first
+
+
+def test_a_request_reads_a_cached_value_once(in_a_request):
+    assert caching.cached("answer", 1, build=lambda: ("first",)) == ("first",)
+    key = f"answer:{caching.generation()}:1"
+    caching.cache.set(key, ("changed elsewhere",))
+    assert caching.cached("answer", 1, build=lambda: ("rebuilt",)) == ("first",)
+
+
+def test_a_change_during_a_request_is_read_by_the_rest_of_it(in_a_request):
+    before = caching.generation()
+    assert caching.cached("answer", 1, build=lambda: ("old",)) == ("old",)
+    caching.bump()
+    assert caching.generation() != before
+    assert caching.cached("answer", 1, build=lambda: ("new",)) == ("new",)
+
+
+def test_outside_a_request_every_read_goes_to_the_cache(db):
+    caching.end_request()
+    assert caching.cached("answer", 1, build=lambda: ("first",)) == ("first",)
+    caching.cache.set(f"answer:{caching.generation()}:1", ("changed elsewhere",))
+    assert caching.cached("answer", 1, build=lambda: ("rebuilt",)) == ("changed elsewhere",)
+
+
+def test_the_next_request_starts_with_nothing_remembered(db):
+    caching.begin_request()
+    caching.cached("answer", 1, build=lambda: ("first",))
+    caching.end_request()
+    caching.cache.set(f"answer:{caching.generation()}:1", ("changed elsewhere",))
+    caching.begin_request()
+    try:
+        assert caching.cached("answer", 1, build=lambda: ("x",)) == ("changed elsewhere",)
+    finally:
+        caching.end_request()
+
+
+def test_what_a_request_shares_cannot_be_changed_by_one_reader(course):
+    from dataclasses import FrozenInstanceError
+
+    module = course.specific.curriculum()[0]
+    assert isinstance(module.lesson_list, tuple)
+    with pytest.raises(FrozenInstanceError):
+        module.lesson_list[0].title = "changed"

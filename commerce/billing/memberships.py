@@ -78,15 +78,15 @@ def live_membership(user: User, plan: MembershipPlan) -> Membership | None:
 # --- checkout ------------------------------------------------------------------------------
 
 
-def plans_including(course: CoursePage) -> list[str]:
+def plans_including(course: CoursePage) -> tuple[str, ...]:
     """Names of the active plans that open ``course``, as its page lists them: cached until a
     plan or the content changes (commerce.signals moves the content generation on)."""
 
-    def build() -> list[str]:
+    def build() -> tuple[str, ...]:
         plans = MembershipPlan.objects.filter(active=True).filter(
             Q(all_courses=True) | Q(plan_courses__course_id=course.pk)
         )
-        return list(plans.distinct().order_by("name").values_list("name", flat=True))
+        return tuple(plans.distinct().order_by("name").values_list("name", flat=True))
 
     return caching.cached("plans-including", course.pk, build=build)
 
