@@ -57,9 +57,37 @@ def end_request(**kwargs) -> None:
 def bump(**kwargs) -> None:
     """Every cached view of the content is stale from now on, and again once the change
     commits: a request served between the two would otherwise cache the old rows under the
-    new generation."""
+    new generation. Until then this transaction stores nothing it reads (``cached`` builds
+    afresh): a rollback would leave its uncommitted rows cached under the new generation."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        blocks = _own_blocks(connection)
+        if blocks and not any(block is blocks[0] for block in _changing(connection)):
+            connection.caching_changed_in = [*_changing(connection), blocks[0]]
     _move_on()
     transaction.on_commit(_move_on)
+
+
+def _own_blocks(connection) -> list:
+    """The transaction's atomic blocks the code opened (not a test's own, Django's TestCase)."""
+    return [b for b in connection.atomic_blocks if not getattr(b, "_from_testcase", False)]
+
+
+def _changing(connection) -> list:
+    return getattr(connection, "caching_changed_in", [])
+
+
+def changed_in_this_transaction() -> bool:
+    """Whether the open transaction changed content: what it reads is not committed yet.
+    A block that has ended (committed or rolled back) no longer counts."""
+    connection = transaction.get_connection()
+    if not connection.get_autocommit() and not connection.in_atomic_block:
+        return True  # set_autocommit(False): no block to tell when it ends
+    open_blocks = _own_blocks(connection) if connection.in_atomic_block else []
+    live = [b for b in _changing(connection) if any(b is o for o in open_blocks)]
+    if len(live) != len(_changing(connection)):
+        connection.caching_changed_in = live
+    return bool(live)
 
 
 def _move_on() -> None:
@@ -73,8 +101,11 @@ def _move_on() -> None:
 
 def cached(name: str, *parts, build, request=None):
     """``build()``'s answer for this generation of the content, built at most once per TTL.
-    A preview (a draft rendered for an editor) builds afresh and caches nothing."""
+    A preview (a draft rendered for an editor), and a transaction that changed content,
+    build afresh and cache nothing."""
     if request is not None and getattr(request, "is_preview", False):
+        return build()
+    if changed_in_this_transaction():
         return build()
     key = ":".join([name, str(generation()), *map(str, parts)])
     memo = _memo()
@@ -86,25 +117,32 @@ def cached(name: str, *parts, build, request=None):
     return value
 
 
+def _on_page_changed(sender, instance, **kwargs):
+    from wagtail.models import Page
+
+    if isinstance(instance, Page):
+        bump()
+
+
 def connect() -> None:
     """Move the generation on whenever published content changes, and remember reads for
     the length of a request (called from ready())."""
     from django.core.signals import request_finished, request_started
     from django.db.models.signals import post_delete, post_save
     from wagtail.images import get_image_model
-    from wagtail.models import Page, PageViewRestriction, Site
+    from wagtail.models import PageViewRestriction, Site
     from wagtail.signals import page_published, page_unpublished, post_page_move
-
-    def on_page_deleted(sender, instance, **kwargs):
-        if isinstance(instance, Page):
-            bump()
 
     request_started.connect(begin_request, dispatch_uid="caching-request-started")
     request_finished.connect(end_request, dispatch_uid="caching-request-finished")
     page_published.connect(bump, dispatch_uid="courses-caching-published")
     page_unpublished.connect(bump, dispatch_uid="courses-caching-unpublished")
     post_page_move.connect(bump, dispatch_uid="courses-caching-moved")
-    post_delete.connect(on_page_deleted, dispatch_uid="courses-caching-deleted")
+    # Every save of a page, not only a publish: a page that is not live takes a draft's
+    # fields straight into its row (a course's price), and aliases change by a plain save.
+    # (A module-level receiver: signals hold receivers weakly.)
+    post_save.connect(_on_page_changed, dispatch_uid="courses-caching-saved")
+    post_delete.connect(_on_page_changed, dispatch_uid="courses-caching-deleted")
     for model in (PageViewRestriction, Site, get_image_model()):
         post_save.connect(bump, sender=model, dispatch_uid=f"courses-caching-{model.__name__}")
         post_delete.connect(

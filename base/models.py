@@ -29,29 +29,26 @@ class CachedViewRestrictions:
     (base.caching), so the ids are kept under it; a page with none answers without a query.
     Whether a request passes one (password, login, group) is still decided per request.
 
-    Inside a transaction (publishing, editing a restriction) the answer comes from the
-    database and is not kept: a rollback would otherwise leave the uncommitted answer cached.
-    A restriction deleted since it was cached matches no row, so the page opens at once.
+    The key holds what the answer is built from (the page's place in the tree, the page it
+    is an alias of), so an instance loaded before a move cannot store an answer for the old
+    place under the new generation. A transaction that changed content builds the answer
+    from the database and stores nothing (``caching.cached``), and a restriction deleted
+    since its id was cached matches no row, so the page opens at once.
     """
 
     def get_view_restrictions(self):
-        if self.pk is None or _in_transaction():  # a page not saved yet has no key of its own
+        if self.pk is None:  # a page not saved yet has no key of its own
             return Page.get_view_restrictions(self)
         ids = caching.cached(
             "view-restrictions",
             self.pk,
+            self.path,
+            self.alias_of_id or "-",
             build=lambda: tuple(Page.get_view_restrictions(self).values_list("pk", flat=True)),
         )
         if not ids:
             return PageViewRestriction.objects.none()
         return PageViewRestriction.objects.filter(pk__in=ids)
-
-
-def _in_transaction() -> bool:
-    from django.db import connection
-
-    # A test's own transaction (Django's TestCase) is not one the code opened.
-    return any(not block._from_testcase for block in connection.atomic_blocks)
 
 
 class HomePage(CachedViewRestrictions, Page):

@@ -25,9 +25,13 @@ def fresh_cache():
     """Rate-limit counters and cached answers never leak from one test into the next."""
     from django.core.cache import cache
 
+    from base import caching
+
     cache.clear()
+    caching.end_request()  # a streamed response never read leaves its request's reads behind
     yield
     cache.clear()
+    caching.end_request()
 
 
 @pytest.fixture

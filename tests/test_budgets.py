@@ -13,7 +13,7 @@ from django.utils import timezone
 from wagtail.models import PageViewRestriction
 
 from commerce.models import Entitlement, Order, OrderItem
-from courses.models import LessonPage, ModulePage
+from courses.models import CoursePage, LessonPage, ModulePage
 from devtools.stripe_emulator import example
 from learner.models import LessonProgress
 from tests.helpers import entitle, make_course, post_event, publish, without_index_updates
@@ -416,6 +416,68 @@ def test_a_courses_new_price_shows_on_its_locked_lessons_once_published(client, 
     course.price_amount = 5900
     course.save_revision().publish()
     assert b"$59.00" in client.get(lesson.url).content
+
+
+def test_a_price_saved_on_a_course_that_is_not_live_closes_its_lessons_at_once(client, catalog):
+    """A page that is not live takes a draft's fields straight into its row, without a
+    publish: the save alone moves the cached course on."""
+    course = make_course(catalog, slug="draft", price=0)
+    lesson = paid(course)
+    assert b"Secret body" in client.get(lesson.url).content  # free, its course cached
+    course = CoursePage.objects.get(pk=course.pk)
+    course.unpublish()  # the course only; its lessons stay live
+    assert b"Secret body" in client.get(lesson.url).content
+    course.price_amount = 4900
+    course.save()  # what the admin's "Save draft" does to a page that is not live
+    response = client.get(lesson.url)
+    assert response.status_code == 403 and b"Secret body" not in response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_free_price_published_then_rolled_back_leaves_the_lessons_closed(client, catalog):
+    course = make_course(catalog, slug="rolled", price=4900)
+    lesson = paid(course)
+    assert client.get(lesson.url).status_code == 403
+    with pytest.raises(RuntimeError), transaction.atomic():
+        changed = CoursePage.objects.get(pk=course.pk)
+        changed.price_amount = 0
+        changed.save_revision().publish()
+        assert LessonPage.objects.get(pk=lesson.pk).course().price_amount == 0  # read, not kept
+        raise RuntimeError("rolled back")
+    response = client.get(lesson.url)
+    assert response.status_code == 403 and b"Secret body" not in response.content
+
+
+def test_a_page_loaded_before_a_move_cannot_cache_its_old_restrictions(client, catalog):
+    public = make_course(catalog, slug="public")
+    private = make_course(catalog, slug="private", lessons=0)
+    PageViewRestriction.objects.create(page=private, restriction_type="login")
+    lesson = public.lessons().filter(is_free_preview=True).specific().first()
+    loaded_before = LessonPage.objects.get(pk=lesson.pk)
+    lesson.move(ModulePage.objects.child_of(private).get(), pos="last-child")
+    assert not loaded_before.get_view_restrictions().exists()  # its old place: public
+    lesson.refresh_from_db()
+    assert client.get(lesson.url).status_code == 302
+
+
+def test_saving_converting_or_deleting_any_page_moves_the_generation_on(catalog):
+    from wagtail.actions.convert_alias import ConvertAliasPageAction
+    from wagtail.models import Page
+
+    from base import caching
+
+    course = make_course(catalog, slug="aliased")
+    lesson = course.lessons().filter(is_free_preview=True).specific().first()
+    seen = {caching.generation()}
+    alias = lesson.create_alias(update_slug="lesson-alias")
+    seen.add(caching.generation())
+    ConvertAliasPageAction(Page.objects.get(pk=alias.pk).specific).execute()
+    seen.add(caching.generation())
+    draft = publish(course, ModulePage(title="Draft", slug="draft"))
+    draft.unpublish()
+    before_delete = caching.generation()
+    Page.objects.get(pk=draft.pk).delete()  # not live: no unpublish signal
+    assert len(seen) == 3 and caching.generation() != before_delete
 
 
 def test_a_price_change_shows_on_the_catalog_once_published(client, catalog):

@@ -164,3 +164,35 @@ def test_what_a_request_shares_cannot_be_changed_by_one_reader(course):
     assert isinstance(module.lesson_list, tuple)
     with pytest.raises(FrozenInstanceError):
         module.lesson_list[0].title = "changed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_that_changed_content_caches_nothing_until_it_ends(course):
+    with transaction.atomic():
+        assert caching.cached("answer", 1, build=lambda: ("kept",)) == ("kept",)
+        caching.bump()
+        assert caching.changed_in_this_transaction()
+        assert caching.cached("answer", 2, build=lambda: ("uncommitted",)) == ("uncommitted",)
+        assert caching.cached("answer", 2, build=lambda: ("built again",)) == ("built again",)
+    assert not caching.changed_in_this_transaction()
+    assert caching.cached("answer", 2, build=lambda: ("committed",)) == ("committed",)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_change_no_longer_counts_once_its_transaction_ends(course):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        caching.bump()
+        raise RuntimeError
+    assert not caching.changed_in_this_transaction()
+    with transaction.atomic():  # a later transaction that changes nothing caches as usual
+        assert not caching.changed_in_this_transaction()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_without_an_atomic_block_counts_as_changing(course):
+    transaction.set_autocommit(False)
+    try:
+        assert caching.changed_in_this_transaction()
+    finally:
+        transaction.rollback()
+        transaction.set_autocommit(True)
