@@ -16,12 +16,14 @@ request (tasks, commands) nothing is remembered. Values are shared within the re
 they are immutable (tuples, frozen dataclasses).
 """
 
+import logging
 import time
 
 from asgiref.local import Local
 from django.core.cache import cache
 from django.db import transaction
 
+log = logging.getLogger(__name__)
 _request = Local()  # this request's reads: {key: value}, or None outside a request
 
 KEY = "content-generation"
@@ -94,9 +96,20 @@ def _move_on() -> None:
     if (memo := _memo()) is not None:
         memo.clear()  # this request reads the new generation from now on
     try:
-        cache.incr(KEY)
+        moved = cache.incr(KEY)
     except ValueError:  # no generation yet (or the cache restarted)
-        cache.set(KEY, time.time_ns(), None)
+        moved = None
+    # A real generation is a large number; 1 is base.cache's answer while Redis is
+    # unreachable. Try a fresh one; if that fails too, what was cached stays until the TTL.
+    if moved is None or moved <= 1:
+        fresh = time.time_ns()
+        cache.set(KEY, fresh, None)
+        if moved is not None and cache.get(KEY) != fresh:
+            log.error(
+                "content generation not moved on (cache unreachable): flush the cache once "
+                "it is back, or cached pages may show what was just changed for up to %ss",
+                TTL,
+            )
 
 
 def cached(name: str, *parts, build, request=None):
@@ -117,10 +130,24 @@ def cached(name: str, *parts, build, request=None):
     return value
 
 
-def _on_page_changed(sender, instance, **kwargs):
-    from wagtail.models import Page
+# What Wagtail writes to a page's row while an editor works (autosave every pause in typing,
+# locks, comments): nothing a visitor sees, so no reason to rebuild every cache on the site.
+EDITING_FIELDS = frozenset(
+    {
+        "latest_revision",
+        "latest_revision_created_at",
+        "draft_title",
+        "has_unpublished_changes",
+        "locked",
+        "locked_by",
+        "locked_at",
+        "wagtail_admin_comments",
+    }
+)
 
-    if isinstance(instance, Page):
+
+def _on_page_changed(sender, instance, update_fields=None, **kwargs):
+    if update_fields is None or not set(update_fields) <= EDITING_FIELDS:
         bump()
 
 
@@ -130,7 +157,7 @@ def connect() -> None:
     from django.core.signals import request_finished, request_started
     from django.db.models.signals import post_delete, post_save
     from wagtail.images import get_image_model
-    from wagtail.models import PageViewRestriction, Site
+    from wagtail.models import PageViewRestriction, Site, get_page_models
     from wagtail.signals import page_published, page_unpublished, post_page_move
 
     request_started.connect(begin_request, dispatch_uid="caching-request-started")
@@ -140,9 +167,12 @@ def connect() -> None:
     post_page_move.connect(bump, dispatch_uid="courses-caching-moved")
     # Every save of a page, not only a publish: a page that is not live takes a draft's
     # fields straight into its row (a course's price), and aliases change by a plain save.
-    # (A module-level receiver: signals hold receivers weakly.)
-    post_save.connect(_on_page_changed, dispatch_uid="courses-caching-saved")
-    post_delete.connect(_on_page_changed, dispatch_uid="courses-caching-deleted")
+    # Connected per page class (a receiver for every model would turn off Django's fast
+    # deletes everywhere), and at module level: signals hold receivers weakly.
+    for model in get_page_models():
+        label = model._meta.label
+        post_save.connect(_on_page_changed, sender=model, dispatch_uid=f"caching-saved-{label}")
+        post_delete.connect(_on_page_changed, sender=model, dispatch_uid=f"caching-deleted-{label}")
     for model in (PageViewRestriction, Site, get_image_model()):
         post_save.connect(bump, sender=model, dispatch_uid=f"courses-caching-{model.__name__}")
         post_delete.connect(

@@ -196,3 +196,35 @@ def test_a_transaction_without_an_atomic_block_counts_as_changing(course):
     finally:
         transaction.rollback()
         transaction.set_autocommit(True)
+
+
+def test_an_editors_autosave_leaves_the_caches_alone(course):
+    """Wagtail saves a revision at every pause in typing; only what visitors see moves the
+    generation on."""
+    before = caching.generation()
+    course.specific.save_revision()
+    assert caching.generation() == before
+    course.specific.save_revision().publish()
+    assert caching.generation() != before
+
+
+def test_models_other_than_pages_keep_djangos_fast_delete(db):
+    from django.contrib.sessions.models import Session
+    from django.db.models.deletion import Collector
+
+    assert Collector(using="default").can_fast_delete(Session.objects.all())
+
+
+def test_a_bump_while_the_cache_fails_open_starts_a_fresh_generation(db, monkeypatch):
+    before = caching.generation()
+    monkeypatch.setattr(caching.cache, "incr", lambda *a, **k: 1)  # base.cache, Redis down
+    caching.bump()
+    assert caching.generation() not in (before, 1)
+
+
+def test_a_generation_that_cannot_move_on_is_logged(db, monkeypatch, caplog):
+    caching.generation()
+    monkeypatch.setattr(caching.cache, "incr", lambda *a, **k: 1)
+    monkeypatch.setattr(caching.cache, "set", lambda *a, **k: None)
+    caching.bump()
+    assert "content generation not moved on" in caplog.text
