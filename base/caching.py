@@ -62,34 +62,22 @@ def bump(**kwargs) -> None:
     new generation. Until then this transaction stores nothing it reads (``cached`` builds
     afresh): a rollback would leave its uncommitted rows cached under the new generation."""
     connection = transaction.get_connection()
-    if connection.in_atomic_block:
-        blocks = _own_blocks(connection)
-        if blocks and not any(block is blocks[0] for block in _changing(connection)):
-            connection.caching_changed_in = [*_changing(connection), blocks[0]]
+    own = [b for b in connection.atomic_blocks if not getattr(b, "_from_testcase", False)]
+    if own:  # a test's own transaction (Django's TestCase) is not one the code opened
+        connection.caching_changed_in = own[0]  # its outermost block: it ends the transaction
     _move_on()
     transaction.on_commit(_move_on)
 
 
-def _own_blocks(connection) -> list:
-    """The transaction's atomic blocks the code opened (not a test's own, Django's TestCase)."""
-    return [b for b in connection.atomic_blocks if not getattr(b, "_from_testcase", False)]
-
-
-def _changing(connection) -> list:
-    return getattr(connection, "caching_changed_in", [])
-
-
 def changed_in_this_transaction() -> bool:
     """Whether the open transaction changed content: what it reads is not committed yet.
-    A block that has ended (committed or rolled back) no longer counts."""
+    Once the block that changed it has ended (committed or rolled back) it no longer counts."""
     connection = transaction.get_connection()
-    if not connection.get_autocommit() and not connection.in_atomic_block:
-        return True  # set_autocommit(False): no block to tell when it ends
-    open_blocks = _own_blocks(connection) if connection.in_atomic_block else []
-    live = [b for b in _changing(connection) if any(b is o for o in open_blocks)]
-    if len(live) != len(_changing(connection)):
-        connection.caching_changed_in = live
-    return bool(live)
+    if not connection.in_atomic_block:
+        connection.caching_changed_in = None
+        return not connection.get_autocommit()  # set_autocommit(False): no block to go by
+    changed = getattr(connection, "caching_changed_in", None)
+    return changed is not None and any(b is changed for b in connection.atomic_blocks)
 
 
 def _move_on() -> None:
