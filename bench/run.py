@@ -528,6 +528,7 @@ def webhook_budget(at8, inside):
         "  audit row are built from the model (`base.db.update_row`, `insert_row`) instead of",
         "  compiled by the ORM on every save.",
         *ab_lines(),
+        *probe_lines(),
         "  In the bench process, without HTTP, the site's path costs",
         f"  {site:.2f} ms and the same statements written by hand, prepared alike,",
         f"  {by_hand:.2f} ms (`bench.seed.BY_HAND`): what is left of the ORM's share.",
@@ -561,6 +562,37 @@ def ab_lines():
         f"  {cpu['after completed']:.2f} ms of CPU, an unhandled event",
         f"  {cpu['before unhandled']:.2f} → {cpu['after unhandled']:.2f} ms",
         "  (`docs/bench/webhook-ab.json`).",
+    ]
+
+
+PROBE = ROOT / "docs" / "bench" / "webhook-probe.json"
+
+
+def probe_lines():
+    """What a round trip to PostgreSQL costs under load (bench.probe --json), when measured."""
+    if not PROBE.exists():
+        return []
+    probe = json.loads(PROBE.read_text())
+    extra = probe["extra_round_trips"]
+    cpu = {
+        kind: sum(row[name] for name in ("web_user", "web_system", "pg_user", "pg_system"))
+        for kind, row in probe["medians"].items()
+    }
+    first, floor = cpu["first delivery"], cpu["floor"]
+    trip = (cpu[f"floor + {extra} round trips"] - floor) / extra
+    return [
+        f"  Under load (`python -m bench.probe`, {probe['server']}, {probe['when']}), the web",
+        f"  workers and PostgreSQL spend {first:.2f} ms of CPU on a first delivery, "
+        f"{cpu['unhandled type']:.2f} ms",
+        f"  on an unhandled type and {floor:.2f} ms on the floor; {extra} more round trips",
+        f"  (`SELECT 1`) add {trip * extra:.2f} ms to the floor, {trip:.2f} ms each. A first",
+        "  delivery makes 11 round trips to PostgreSQL (the connection's health check, BEGIN,",
+        "  8 statements, COMMIT) and one to Redis (the receipt's task). psycopg's pipeline",
+        "  mode could send the two reads after the lock together, and the last three writes",
+        "  with the COMMIT, but it waits after BEGIN and again when a pipeline ends: it would",
+        f"  save 3 round trips, about {3 * trip:.2f} ms ({3 * trip / first:.0%} of a delivery),"
+        " not tried",
+        "  for so little on the money path.",
     ]
 
 

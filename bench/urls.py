@@ -8,10 +8,13 @@ from django.views.decorators.http import require_POST
 
 @csrf_exempt
 @require_POST
-def floor(request):
-    """The cheapest honest webhook: read the body, one INSERT, answer JSON."""
+def floor(request, round_trips=0):
+    """The cheapest honest webhook: read the body, one INSERT, answer JSON. ``round_trips``
+    more statements that do nothing (bench.probe: what a round trip costs under load)."""
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO bench_floor (payload) VALUES (%s)", [request.body.decode()])
+        for _ in range(round_trips):
+            cursor.execute("SELECT 1")
     return JsonResponse({"received": True})
 
 
@@ -27,6 +30,7 @@ def page_floor(request):
 
 urlpatterns = [
     path("bench/floor/", floor),
+    path("bench/floor/<int:round_trips>/", floor),
     path("bench/page-floor/", page_floor),
     path("", include("config.urls")),
 ]
