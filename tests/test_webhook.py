@@ -150,6 +150,37 @@ def test_the_webhook_needs_no_csrf_token(db, event):
     assert post_event(event, Client(enforce_csrf_checks=True)).status_code == 200
 
 
+def test_the_webhook_refuses_a_host_not_allowed_and_writes_nothing(db, event, settings):
+    settings.ALLOWED_HOSTS = ["shop.example.com"]
+    from django.test import Client
+
+    response = post_event(event, Client(HTTP_HOST="evil.example.net"))
+    assert response.status_code == 400
+    assert not StripeEvent.objects.exists()
+
+
+def test_the_webhook_is_redirected_to_https_like_every_url(db, event, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    response = post_event(event)
+    assert response.status_code == 301
+    assert response["Location"].startswith("https://")
+    assert not StripeEvent.objects.exists()
+
+
+def test_the_webhook_skips_the_learner_sites_middleware(db, event):
+    response = post_event(event)
+    assert response.status_code == 200
+    # No session, CSP or frame headers: none of the middleware after the webhook's ran.
+    assert "Content-Security-Policy" not in response
+    assert "X-Frame-Options" not in response
+    assert "Cookie" not in response.get("Vary", "")
+
+
+def test_other_posts_still_pass_the_sites_middleware(client, db):
+    response = client.post("/webhooks/stripe/other/", {})
+    assert "X-Frame-Options" in response
+
+
 def test_the_webhook_works_with_atomic_requests(db, event, settings):
     from django.db import connections
 
