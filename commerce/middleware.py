@@ -1,6 +1,6 @@
 """Middleware of the shop."""
 
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 
 from commerce.views import stripe_webhook
 
@@ -16,12 +16,19 @@ class StripeWebhookMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.path = None
+        self.path_info = None
 
     def __call__(self, request):
-        if self.path is None:  # the URLconf is loaded by the first request, not at start-up
-            self.path = reverse("stripe_webhook")
-        if request.method == "POST" and request.path == self.path:
+        if self.path_info is None:  # the URLconf is loaded by the first request
+            # Matched as the URL resolver matches, without the script prefix, which the
+            # first request may not share with the next.
+            self.path_info = "/" + reverse("stripe_webhook").removeprefix(get_script_prefix())
+        if request.method == "POST" and request.path_info == self.path_info:
             request.get_host()  # DisallowedHost (400) for a host not allowed, as usual
-            return stripe_webhook(request)
+            response = stripe_webhook(request)
+            if not response.streaming and not response.has_header("Content-Length"):
+                response.headers["Content-Length"] = str(
+                    len(response.content)
+                )  # as CommonMiddleware does
+            return response
         return self.get_response(request)

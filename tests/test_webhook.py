@@ -181,6 +181,53 @@ def test_other_posts_still_pass_the_sites_middleware(client, db):
     assert "X-Frame-Options" in response
 
 
+def wsgi_call(handler, method, path_info, script_name="", body=b"", **headers):
+    """Through WSGIHandler, which sets the script prefix per request (the test client does
+    not): (status, headers)."""
+    from io import BytesIO
+
+    from django.test.client import RequestFactory
+
+    environ = RequestFactory()._base_environ(
+        REQUEST_METHOD=method,
+        PATH_INFO=path_info,
+        SCRIPT_NAME=script_name,
+        CONTENT_TYPE="application/json",
+        CONTENT_LENGTH=str(len(body)),
+        **headers,
+    )
+    environ["wsgi.input"] = BytesIO(body)
+    seen = []
+    b"".join(handler(environ, lambda status, pairs: seen.append((status, dict(pairs)))))
+    return int(seen[0][0][:3]), seen[0][1]
+
+
+def test_the_first_requests_script_name_does_not_move_the_webhook(db):
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.signals import request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)  # keep the test's transaction
+    try:
+        handler = WSGIHandler()
+        wsgi_call(handler, "GET", "/healthz", script_name="/zz")  # a worker's first request
+        payload = json.dumps(ping_event("evt_test_script_name"))
+        signed = {"HTTP_STRIPE_SIGNATURE": sign(payload)}
+        status, _ = wsgi_call(
+            handler, "POST", "/zz/webhooks/stripe/", body=payload.encode(), **signed
+        )
+        assert status != 200
+        assert not StripeEvent.objects.exists()
+        status, headers = wsgi_call(
+            handler, "POST", "/webhooks/stripe/", body=payload.encode(), **signed
+        )
+        assert status == 200
+        assert "X-Frame-Options" not in headers  # still answered past the site's middleware
+        assert headers["Content-Length"].isdigit()
+    finally:
+        request_started.connect(close_old_connections)
+
+
 def test_the_webhook_works_with_atomic_requests(db, event, settings):
     from django.db import connections
 
