@@ -27,20 +27,11 @@ FIELDS = ("web_user", "web_system", "pg_user", "pg_system", "web_switches", "pg_
 def usage(web_pid):
     """CPU ticks and context switches so far of the web workers and of PostgreSQL."""
     used = dict.fromkeys(FIELDS, 0)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for process, entry, fields in run.processes(web_pid):
+        who = "web" if process == "web" else "pg"
+        used[f"{who}_user"] += int(fields[11])
+        used[f"{who}_system"] += int(fields[12])
         try:
-            comm, _, rest = (entry / "stat").read_text().partition(") ")
-            fields = rest.split()
-            if int(fields[1]) == web_pid or int(entry.name) == web_pid:
-                who = "web"
-            elif comm.endswith("(postgres"):
-                who = "pg"
-            else:
-                continue
-            used[f"{who}_user"] += int(fields[11])
-            used[f"{who}_system"] += int(fields[12])
             for task in (entry / "task").iterdir():
                 for line in (task / "status").read_text().splitlines():
                     if "ctxt_switches" in line:

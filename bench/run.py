@@ -27,10 +27,11 @@ SECRET = "whsec_bench"
 REDIS = "redis://127.0.0.1:6379/13"  # a database of its own, emptied before each run
 PAGE_ROUNDS = 3
 # The webhook's ratio to its floor sits near its target, and a round of the floor lasts a
-# quarter of a second: more rounds, more floor requests per round (FLOOR_SHARE), and the
-# ratio taken round by round, each webhook round against the floor round beside it.
+# quarter of a second: more rounds, more floor requests per round (ROUND_REQUESTS, in
+# multiples of --requests), and the ratio taken round by round, each webhook round against
+# the floor round beside it.
 WEBHOOK_ROUNDS = 5
-FLOOR_SHARE = {"webhook": 1, "ceiling": 2, "floor": 3}
+ROUND_REQUESTS = {"webhook": 1, "ceiling": 2, "floor": 3}
 WORKERS, THREADS = 2, 4
 
 
@@ -59,10 +60,9 @@ def wait_http(url, timeout=60):
     raise RuntimeError(f"{url} did not answer")
 
 
-def cpu_seconds(web_pid):
-    """CPU time used so far by the web server's workers and by PostgreSQL's processes."""
-    tick = os.sysconf("SC_CLK_TCK")
-    used = {"web": 0.0, "postgres": 0.0}
+def processes(web_pid):
+    """(who, /proc entry, fields of its stat after the name) for each process of the web
+    server ("web": the master and its workers) and of PostgreSQL ("postgres")."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -71,11 +71,18 @@ def cpu_seconds(web_pid):
         except OSError:  # the process ended meanwhile
             continue
         fields = rest.split()
-        seconds = (int(fields[11]) + int(fields[12])) / tick
         if int(fields[1]) == web_pid or int(entry.name) == web_pid:
-            used["web"] += seconds
+            yield "web", entry, fields
         elif comm.endswith("(postgres"):
-            used["postgres"] += seconds
+            yield "postgres", entry, fields
+
+
+def cpu_seconds(web_pid):
+    """CPU time used so far by the web server's workers and by PostgreSQL's processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {"web": 0.0, "postgres": 0.0}
+    for who, _, fields in processes(web_pid):
+        used[who] += (int(fields[11]) + int(fields[12])) / tick
     return used
 
 
@@ -260,7 +267,9 @@ class Bench:
             runs = {kind: [] for kind in kinds}
             for _ in range(WEBHOOK_ROUNDS):
                 for kind, make in kinds.items():
-                    runs[kind].append(self.measured(make(self.n * FLOOR_SHARE[kind]), concurrency))
+                    runs[kind].append(
+                        self.measured(make(self.n * ROUND_REQUESTS[kind]), concurrency)
+                    )
             hook, ceiling, floor = (
                 sorted(runs[kind], key=lambda run: run["throughput"])[WEBHOOK_ROUNDS // 2]
                 for kind in kinds
@@ -698,8 +707,8 @@ def write_docs(results, command, when, host, before=None):
         "At each concurrency a warm-up of 10 requests per client of each kind (not counted:",
         "each server thread opens its database connection on its first request), then",
         f"{WEBHOOK_ROUNDS} rounds of each kind in turn (the unhandled type sends",
-        f"{FLOOR_SHARE['ceiling']}× the requests per round, the floor {FLOOR_SHARE['floor']}×, "
-        "so that each round lasts about",
+        f"{ROUND_REQUESTS['ceiling']}× the requests per round, the floor "
+        f"{ROUND_REQUESTS['floor']}×, so that each round lasts about",
         "as long); each row is the kind's median round by throughput, and × floor the median",
         "of the round-by-round ratios (each round against the floor round beside it).",
         f"A first delivery costs **{results['round_trips']['first']} database round trips**",

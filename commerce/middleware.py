@@ -27,8 +27,7 @@ class StripeWebhookMiddleware:
             request.get_host()  # DisallowedHost (400) for a host not allowed, as usual
             response = stripe_webhook(request)
             if not response.streaming and not response.has_header("Content-Length"):
-                response.headers["Content-Length"] = str(
-                    len(response.content)
-                )  # as CommonMiddleware does
+                # as CommonMiddleware does
+                response.headers["Content-Length"] = str(len(response.content))
             return response
         return self.get_response(request)
